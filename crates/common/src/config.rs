@@ -1,0 +1,427 @@
+//! The typed configuration of `tricircle serve`.
+//!
+//! One TOML file (every key optional; `tricircle serve` with no file runs on
+//! the defaults below), then environment overrides named after the key path:
+//! `TRICIRCLE__DATABASE__URL` sets `database.url`, `TRICIRCLE__LISTEN` sets
+//! `listen`. The double underscore keeps unrelated `TRICIRCLE_*` variables
+//! (such as `TRICIRCLE_TEST_PG`) out of the configuration.
+//!
+//! Every error names the key (and the file or variable it came from) in one
+//! line, so the binary can print it and exit with status 2.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+
+/// Prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "TRICIRCLE__";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address of the one listener (all APIs share it, DESIGN §4).
+    pub listen: SocketAddr,
+    /// Where the embedded database, the secret key and the generated
+    /// bootstrap token live unless configured elsewhere.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub pods: PodsConfig,
+    pub api: ApiConfig,
+    pub auth: AuthConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 19999)),
+            data_dir: PathBuf::from("./.tricircle"),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+            pods: PodsConfig::default(),
+            api: ApiConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`. Default: SQLite in
+    /// `data_dir/tricircle.db`.
+    pub url: Option<String>,
+    #[serde(deserialize_with = "number_or_string")]
+    pub max_connections: u32,
+    /// How long a request waits for a database connection before it gets 503.
+    #[serde(deserialize_with = "number_or_string")]
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: None, max_connections: 8, acquire_timeout_secs: 5 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event, for a terminal.
+    #[default]
+    Human,
+    /// One JSON object per event, for a log collector.
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,tricircle_store=debug`;
+    /// `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Human, filter: "info".into() }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PodsConfig {
+    /// Deadline of one call to a pod.
+    #[serde(deserialize_with = "number_or_string")]
+    pub request_timeout_secs: u64,
+}
+
+impl Default for PodsConfig {
+    fn default() -> Self {
+        PodsConfig { request_timeout_secs: 30 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// The largest page any list returns; a larger `limit` is clamped to it
+    /// (Nova's `max_limit`, upstream Tricircle's `pagination_max_limit`).
+    #[serde(deserialize_with = "number_or_string")]
+    pub pagination_max_limit: u32,
+    /// Request bodies larger than this get 413.
+    #[serde(deserialize_with = "number_or_string")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { pagination_max_limit: 1000, max_body_bytes: 1024 * 1024 }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// A fixed admin token for the admin API until Keystone tokens are used.
+    /// When neither this nor `bootstrap_token_file` exists, `serve` generates
+    /// one into `data_dir/admin-token` (mode 0600).
+    pub bootstrap_token: Option<String>,
+    pub bootstrap_token_file: Option<PathBuf>,
+    /// The key that seals pod credentials in the database. Default:
+    /// `data_dir/secret.key`, generated when missing.
+    pub secret_key_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Load from an optional file and the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(path, std::env::vars())
+    }
+
+    /// Load from an optional file and the given environment (for tests).
+    pub fn load_from(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let source = match path {
+            Some(p) => Source::File(p.to_path_buf()),
+            None => Source::Defaults,
+        };
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::new(&source, None, format!("cannot read: {e}")))?;
+                parse_toml(&text, &source)?
+            }
+            None => toml::Table::new(),
+        };
+        let overrides = apply_env(&mut table, env)?;
+        let mut tracked = serde_path_to_error::Track::new();
+        let de = serde_path_to_error::Deserializer::new(toml::Value::Table(table), &mut tracked);
+        let config: Config = Config::deserialize(de).map_err(|e| {
+            let key = tracked.path().to_string();
+            let from = overrides
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, var)| Source::Env(var.clone()))
+                .unwrap_or(source.clone());
+            // toml's own deserializer appends the path; we print it first instead.
+            let detail = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            let detail =
+                detail.strip_suffix(&format!(" in `{key}`")).unwrap_or(&detail).to_string();
+            ConfigError::new(&from, Some(key), detail)
+        })?;
+        config.validate().map_err(|(key, msg)| {
+            let from = overrides
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, var)| Source::Env(var.clone()))
+                .unwrap_or(source.clone());
+            ConfigError::new(&from, Some(key.to_string()), msg)
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.database.max_connections == 0 {
+            return Err(("database.max_connections", "must be at least 1".into()));
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            return Err(("database.acquire_timeout_secs", "must be at least 1".into()));
+        }
+        if self.pods.request_timeout_secs == 0 {
+            return Err(("pods.request_timeout_secs", "must be at least 1".into()));
+        }
+        if self.api.pagination_max_limit == 0 {
+            return Err(("api.pagination_max_limit", "must be at least 1".into()));
+        }
+        if self.api.max_body_bytes < 1024 {
+            return Err(("api.max_body_bytes", "must be at least 1024".into()));
+        }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err((
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://".into(),
+            ));
+        }
+        if matches!(&self.auth.bootstrap_token, Some(t) if t.trim().is_empty()) {
+            return Err(("auth.bootstrap_token", "must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite under `data_dir`.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("tricircle.db").display()),
+        }
+    }
+
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.auth.secret_key_file.clone().unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
+    pub fn bootstrap_token_file(&self) -> PathBuf {
+        self.auth.bootstrap_token_file.clone().unwrap_or_else(|| self.data_dir.join("admin-token"))
+    }
+}
+
+/// Where a configuration value came from, for error messages.
+#[derive(Clone, Debug)]
+enum Source {
+    Defaults,
+    File(PathBuf),
+    Env(String),
+}
+
+/// A configuration error, rendered as one line that names the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(source: &Source, key: Option<String>, detail: impl fmt::Display) -> Self {
+        let origin = match source {
+            Source::Defaults => "configuration".to_string(),
+            Source::File(p) => format!("config file {}", p.display()),
+            Source::Env(var) => format!("environment variable {var}"),
+        };
+        // Multi-line messages from parsers are folded so the error stays one line.
+        let detail = detail.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        let message = match key {
+            Some(k) if !k.is_empty() && k != "." => format!("{origin}: key `{k}`: {detail}"),
+            _ => format!("{origin}: {detail}"),
+        };
+        ConfigError { message }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn parse_toml(text: &str, source: &Source) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>().map_err(|e| {
+        let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let detail = match line {
+            Some(l) => format!("line {l}: {}", e.message()),
+            None => e.message().to_string(),
+        };
+        ConfigError::new(source, None, detail)
+    })
+}
+
+/// Apply `TRICIRCLE__A__B=value` as `a.b = "value"`; returns the keys set and
+/// the variable that set each. Values are strings; numeric keys accept them.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut applied = Vec::new();
+    for (var, value) in env {
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else { continue };
+        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        if path.iter().any(|p| p.is_empty()) {
+            return Err(ConfigError::new(
+                &Source::Env(var.clone()),
+                None,
+                "malformed name: use TRICIRCLE__SECTION__KEY",
+            ));
+        }
+        let mut node = &mut *table;
+        for section in &path[..path.len() - 1] {
+            let entry = node
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            node = match entry {
+                toml::Value::Table(t) => t,
+                _ => {
+                    return Err(ConfigError::new(
+                        &Source::Env(var.clone()),
+                        Some(section.clone()),
+                        "is not a section",
+                    ));
+                }
+            };
+        }
+        node.insert(path[path.len() - 1].clone(), toml::Value::String(value));
+        applied.push((path.join("."), var));
+    }
+    Ok(applied)
+}
+
+/// Accept a number either natively (`limit = 5`) or as a string
+/// (`TRICIRCLE__API__PAGINATION_MAX_LIMIT=5`).
+fn number_or_string<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + TryFrom<i64>,
+    <T as FromStr>::Err: fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Str(String),
+    }
+    match Raw::deserialize(de)? {
+        Raw::Int(i) => {
+            T::try_from(i).map_err(|_| serde::de::Error::custom(format!("{i} is out of range")))
+        }
+        Raw::Str(s) => s
+            .trim()
+            .parse::<T>()
+            .map_err(|e| serde::de::Error::custom(format!("'{s}' is not a valid number: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load_from(Some(&path), env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .map_err(|e| ConfigError {
+                message: e.message.replace(&path.display().to_string(), "T"),
+            })
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let c = Config::load_from(None, Vec::new()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:19999");
+        assert_eq!(c.database_url(), "sqlite://./.tricircle/tricircle.db");
+        assert_eq!(c.api.pagination_max_limit, 1000);
+        assert_eq!(c.pods.request_timeout_secs, 30);
+        assert_eq!(c.log.format, LogFormat::Human);
+    }
+
+    #[test]
+    fn file_values_and_env_overrides() {
+        let c = load(
+            "listen = \"0.0.0.0:8080\"\n[database]\nurl = \"sqlite://x.db\"\n[log]\nformat = \"json\"\n",
+            &[
+                ("TRICIRCLE__DATABASE__URL", "postgres://postgres@127.0.0.1/db"),
+                ("TRICIRCLE__API__PAGINATION_MAX_LIMIT", "50"),
+                ("TRICIRCLE_TEST_PG", "ignored: single underscore"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.database_url(), "postgres://postgres@127.0.0.1/db");
+        assert_eq!(c.api.pagination_max_limit, 50);
+        assert_eq!(c.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn errors_name_the_key_in_one_line() {
+        let e = load("[database]\nmax_connections = \"lots\"\n", &[]).unwrap_err();
+        assert_eq!(
+            e.message,
+            "config file T: key `database.max_connections`: 'lots' is not a valid number: invalid digit found in string"
+        );
+        let e = load("[api]\npagination_max_limit = 0\n", &[]).unwrap_err();
+        assert_eq!(e.message, "config file T: key `api.pagination_max_limit`: must be at least 1");
+        let e = load("", &[("TRICIRCLE__LOG__FORMAT", "xml")]).unwrap_err();
+        assert!(e.message.starts_with("environment variable TRICIRCLE__LOG__FORMAT: key `log.format`: unknown variant `xml`"), "{}", e.message);
+        let e = load("[databse]\nurl = \"x\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("unknown field `databse`"), "{}", e.message);
+        let e = load("listen = \"nope\"\n", &[]).unwrap_err();
+        assert!(e.message.starts_with("config file T: key `listen`: "), "{}", e.message);
+        let e = load("listen = \n", &[]).unwrap_err();
+        assert!(e.message.starts_with("config file T: line 1: "), "{}", e.message);
+        let e = load("[database]\nurl = \"mysql://x\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("key `database.url`: must start with"), "{}", e.message);
+        for e in [e] {
+            assert!(!e.message.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn missing_file_is_reported() {
+        let e = Config::load_from(Some(Path::new("/nonexistent/t.toml")), Vec::new()).unwrap_err();
+        assert!(
+            e.message.starts_with("config file /nonexistent/t.toml: cannot read"),
+            "{}",
+            e.message
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! The store's contract for durable jobs, run on SQLite and PostgreSQL.
+
+use chrono::Duration;
+use serde_json::json;
+use tricircle_common::JobId;
+use tricircle_store::{
+    JobFilter, JobOutcome, JobStatus, NewJob, Page, StoreError, backend_tests, now,
+};
+
+fn job(ty: &str, key: &str) -> NewJob {
+    NewJob {
+        job_type: ty.into(),
+        resource_key: key.into(),
+        resource: json!({ "pod_id": key }),
+        project_id: "p1".into(),
+    }
+}
+
+backend_tests! {
+    async fn enqueue_collapses_waiting_duplicates(store: &Store) {
+        let (a, created_a) = store.job_enqueue(&job("pod_check", "x")).await.unwrap();
+        let (b, created_b) = store.job_enqueue(&job("pod_check", "x")).await.unwrap();
+        assert!(created_a && !created_b);
+        assert_eq!(a.id, b.id, "the second request joins the waiting job");
+        assert_eq!(a.status, JobStatus::New);
+        assert_eq!(a.resource, json!({ "pod_id": "x" }));
+        let (c, created_c) = store.job_enqueue(&job("pod_check", "y")).await.unwrap();
+        assert!(created_c && c.id != a.id, "another resource is another job");
+    }
+
+    async fn claim_leases_and_expired_leases_are_taken_over(store: &Store) {
+        let (queued, _) = store.job_enqueue(&job("pod_check", "x")).await.unwrap();
+        let t0 = now();
+        let claimed = store.job_claim("r1", t0, t0 + Duration::seconds(30)).await.unwrap().unwrap();
+        assert_eq!((claimed.id, claimed.status, claimed.attempts), (queued.id, JobStatus::Running, 1));
+        assert_eq!(claimed.lease_owner.as_deref(), Some("r1"));
+        // Leased: nobody else gets it.
+        assert!(store.job_claim("r2", t0, t0 + Duration::seconds(30)).await.unwrap().is_none());
+        // A second request for the same resource waits while the first runs.
+        let (waiting, created) = store.job_enqueue(&job("pod_check", "x")).await.unwrap();
+        assert!(created);
+        assert!(store.job_claim("r2", t0, t0 + Duration::seconds(30)).await.unwrap().is_none(),
+            "one running job per resource");
+        // r1 dies; after its lease expires r2 takes the running job over.
+        let later = t0 + Duration::seconds(31);
+        let taken = store.job_claim("r2", later, later + Duration::seconds(30)).await.unwrap().unwrap();
+        assert_eq!((taken.id, taken.attempts), (queued.id, 2));
+        assert_eq!(taken.lease_owner.as_deref(), Some("r2"));
+        // r1 comes back: it lost the lease, so it can neither renew nor finish.
+        assert!(!store.job_renew_lease(queued.id, "r1", later + Duration::seconds(60)).await.unwrap());
+        assert!(!store.job_finish(queued.id, "r1", JobOutcome::Success).await.unwrap());
+        assert!(store.job_renew_lease(queued.id, "r2", later + Duration::seconds(60)).await.unwrap());
+        assert!(store.job_finish(queued.id, "r2", JobOutcome::Success).await.unwrap());
+        let done = store.job_get(queued.id).await.unwrap().unwrap();
+        assert_eq!(done.status, JobStatus::Success);
+        assert!(done.finished_at.is_some() && done.lease_owner.is_none());
+        // Now the waiting job can run.
+        let next = store.job_claim("r2", later, later + Duration::seconds(30)).await.unwrap().unwrap();
+        assert_eq!(next.id, waiting.id);
+    }
+
+    async fn retry_waits_until_its_time_and_fail_is_final(store: &Store) {
+        let (j, _) = store.job_enqueue(&job("pod_check", "x")).await.unwrap();
+        let t0 = now();
+        store.job_claim("r1", t0, t0 + Duration::seconds(30)).await.unwrap().unwrap();
+        let retry_at = t0 + Duration::seconds(10);
+        assert!(store.job_finish(j.id, "r1", JobOutcome::Retry { at: retry_at, error: "pod timeout".into() }).await.unwrap());
+        let back = store.job_get(j.id).await.unwrap().unwrap();
+        assert_eq!((back.status, back.last_error.as_deref()), (JobStatus::New, Some("pod timeout")));
+        assert!(store.job_claim("r1", t0 + Duration::seconds(9), t0 + Duration::seconds(60)).await.unwrap().is_none(),
+            "not before its retry time");
+        let again = store.job_claim("r1", retry_at, retry_at + Duration::seconds(30)).await.unwrap().unwrap();
+        assert_eq!(again.attempts, 2);
+        assert!(store.job_finish(j.id, "r1", JobOutcome::Fail { error: "gave up".into() }).await.unwrap());
+        let failed = store.job_get(j.id).await.unwrap().unwrap();
+        assert_eq!(failed.status, JobStatus::Fail);
+        assert!(failed.finished_at.is_some());
+        assert!(store.job_claim("r1", retry_at + Duration::days(1), retry_at + Duration::days(2)).await.unwrap().is_none(),
+            "a failed job only runs again when redone");
+    }
+
+    async fn redo_and_delete_follow_the_job_state(store: &Store) {
+        let (j, _) = store.job_enqueue(&job("pod_check", "x")).await.unwrap();
+        let t0 = now();
+        store.job_claim("r1", t0, t0 + Duration::seconds(30)).await.unwrap().unwrap();
+        assert!(matches!(store.job_redo(j.id).await, Err(StoreError::State(_))), "running");
+        assert!(matches!(store.job_delete(j.id).await, Err(StoreError::State(_))), "running");
+        store.job_finish(j.id, "r1", JobOutcome::Fail { error: "boom".into() }).await.unwrap();
+        let redone = store.job_redo(j.id).await.unwrap().unwrap();
+        assert_eq!((redone.id, redone.status, redone.attempts, redone.last_error), (j.id, JobStatus::New, 0, None));
+        // A failed job whose resource already has a waiting job folds into it.
+        let t1 = now();
+        store.job_claim("r1", t1, t1 + Duration::seconds(30)).await.unwrap().unwrap();
+        store.job_finish(j.id, "r1", JobOutcome::Fail { error: "boom".into() }).await.unwrap();
+        let (waiting, _) = store.job_enqueue(&job("pod_check", "x")).await.unwrap();
+        let folded = store.job_redo(j.id).await.unwrap().unwrap();
+        assert_eq!(folded.id, waiting.id);
+        assert!(store.job_get(j.id).await.unwrap().is_none());
+        // Succeeded jobs cannot be redone but can be deleted.
+        let t2 = now();
+        store.job_claim("r1", t2, t2 + Duration::seconds(30)).await.unwrap().unwrap();
+        store.job_finish(waiting.id, "r1", JobOutcome::Success).await.unwrap();
+        assert!(matches!(store.job_redo(waiting.id).await, Err(StoreError::State(_))));
+        assert!(store.job_delete(waiting.id).await.unwrap());
+        assert!(!store.job_delete(waiting.id).await.unwrap());
+        assert!(store.job_redo(JobId::new()).await.unwrap().is_none());
+    }
+
+    async fn list_filters_and_purge(store: &Store) {
+        let (a, _) = store.job_enqueue(&job("pod_check", "a")).await.unwrap();
+        let (b, _) = store.job_enqueue(&job("other", "b")).await.unwrap();
+        let (c, _) = store.job_enqueue(&job("pod_check", "c")).await.unwrap();
+        let all = Page { limit: 10, marker: None };
+        let ids = |v: Vec<tricircle_store::Job>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
+        assert_eq!(ids(store.job_list(&JobFilter::default(), &all).await.unwrap()), [c.id, b.id, a.id]);
+        let f = JobFilter { job_type: Some("pod_check".into()), ..Default::default() };
+        assert_eq!(ids(store.job_list(&f, &all).await.unwrap()), [c.id, a.id]);
+        let t0 = now();
+        let claimed = store.job_claim("r", t0, t0 + Duration::seconds(5)).await.unwrap().unwrap();
+        store.job_finish(claimed.id, "r", JobOutcome::Success).await.unwrap();
+        let f = JobFilter { status: Some(JobStatus::Success), ..Default::default() };
+        assert_eq!(ids(store.job_list(&f, &all).await.unwrap()), [claimed.id]);
+        let f = JobFilter { project_id: Some("other".into()), ..Default::default() };
+        assert!(store.job_list(&f, &all).await.unwrap().is_empty());
+        let page = store.job_list(&JobFilter::default(), &Page { limit: 1, marker: Some(c.id) }).await.unwrap();
+        assert_eq!(ids(page), [b.id]);
+        assert_eq!(store.job_purge_finished(t0 - Duration::seconds(60)).await.unwrap(), 0, "too recent");
+        assert_eq!(store.job_purge_finished(now() + Duration::seconds(1)).await.unwrap(), 1);
+        assert!(store.job_get(claimed.id).await.unwrap().is_none());
+    }
+
+    async fn progress_is_saved_by_the_lease_holder_only(store: &Store) {
+        let (j, _) = store.job_enqueue(&job("pod_check", "x")).await.unwrap();
+        let t0 = now();
+        store.job_claim("r1", t0, t0 + Duration::seconds(30)).await.unwrap().unwrap();
+        assert!(store.job_save_progress(j.id, "r1", &json!({"done": ["a"]})).await.unwrap());
+        assert!(!store.job_save_progress(j.id, "r2", &json!({"done": []})).await.unwrap());
+        assert_eq!(store.job_get(j.id).await.unwrap().unwrap().progress, json!({"done": ["a"]}));
+    }
+}
