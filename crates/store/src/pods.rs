@@ -32,6 +32,8 @@ impl Pod {
 
 #[derive(Clone, Debug)]
 pub struct NewPod {
+    /// Chosen by the caller, so it can bind sealed credentials to the pod.
+    pub pod_id: PodId,
     pub region_name: String,
     pub az_name: String,
     pub pod_az_name: String,
@@ -88,7 +90,7 @@ impl Store {
     pub async fn pod_create(&self, new: &NewPod) -> StoreResult<Pod> {
         let ts = now();
         let pod = Pod {
-            pod_id: PodId::new(),
+            pod_id: new.pod_id,
             region_name: new.region_name.clone(),
             az_name: new.az_name.clone(),
             pod_az_name: new.pod_az_name.clone(),

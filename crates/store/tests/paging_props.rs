@@ -134,6 +134,7 @@ fn run_property(backend: Backend) {
             let pod = db
                 .store
                 .pod_create(&NewPod {
+                    pod_id: tricircle_common::PodId::new(),
                     region_name: format!("Pod{i}"),
                     az_name: format!("az{i}"),
                     pod_az_name: String::new(),

@@ -7,6 +7,7 @@ use tricircle_store::{
 
 fn new_pod(region: &str, az: &str) -> NewPod {
     NewPod {
+        pod_id: PodId::new(),
         region_name: region.into(),
         az_name: az.into(),
         pod_az_name: String::new(),

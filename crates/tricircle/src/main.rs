@@ -1,1 +1,92 @@
-fn main() {}
+//! `tricircle`: the gateway (`serve`), its database tool (`db`), and the
+//! admin commands (`pod`, `routing`, `job`) that talk to a running gateway.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod admin_cli;
+mod serve;
+
+use admin_cli::{ConnectArgs, JobCommand, PodCommand, RoutingCommand};
+
+#[derive(Parser)]
+#[command(name = "tricircle", version, about = "Many OpenStack regions as one cloud", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (all APIs on one listener).
+    Serve {
+        /// TOML configuration file; without one, defaults apply (SQLite under ./.tricircle).
+        #[arg(long, env = "TRICIRCLE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Pods: the OpenStack regions behind the gateway.
+    Pod {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        #[command(subcommand)]
+        command: PodCommand,
+    },
+    /// Resource routings: where each resource lives.
+    Routing {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        #[command(subcommand)]
+        command: RoutingCommand,
+    },
+    /// Durable jobs.
+    Job {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        #[command(subcommand)]
+        command: JobCommand,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Apply the schema migrations (idempotent) and create the secret key if missing.
+    Migrate {
+        #[arg(long, env = "TRICIRCLE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { config } => serve::serve(config.as_deref()).await,
+            Command::Db { command: DbCommand::Migrate { config } } => {
+                serve::db_migrate(config.as_deref()).await
+            }
+            Command::Pod { connect, command } => admin_cli::run_pod(connect, command).await,
+            Command::Routing { connect, command } => admin_cli::run_routing(connect, command).await,
+            Command::Job { connect, command } => admin_cli::run_job(connect, command).await,
+            Command::Version => {
+                println!("tricircle {}", env!("CARGO_PKG_VERSION"));
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}

@@ -1,0 +1,242 @@
+//! The admin API's wire shapes (request and response bodies), with their
+//! OpenAPI schemas. Credentials appear only in the create request, never in
+//! a response.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LinkView {
+    pub rel: String,
+    pub href: String,
+}
+
+impl LinkView {
+    pub fn new(rel: &str, href: String) -> Self {
+        LinkView { rel: rel.into(), href }
+    }
+}
+
+/// One entry of an OpenStack error body.
+#[derive(Serialize, ToSchema)]
+pub struct FaultView {
+    pub code: u16,
+    pub message: String,
+}
+
+/// An error: one key naming the fault (`badRequest`, `itemNotFound`,
+/// `conflictingRequest`, ...) holding its code and a message saying what to fix.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"itemNotFound": {"code": 404, "message": "Pod 3f1c... could not be found."}}))]
+pub struct Fault(pub BTreeMap<String, FaultView>);
+
+// ---- pods ----
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityModeView {
+    /// The pod shares the gateway's Keystone; user tokens are forwarded.
+    Shared,
+    /// The gateway logs in with its own credentials and maps projects.
+    Mapped,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsInput {
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    /// Default: `Default`.
+    pub user_domain_name: Option<String>,
+    /// Default: `Default`.
+    pub project_domain_name: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PodCreate {
+    /// The pod's Keystone region name; unique.
+    pub region_name: String,
+    /// The availability zone the pod serves; empty or absent marks the top region.
+    pub az_name: Option<String>,
+    /// The availability zone to use inside the pod when creating there.
+    pub pod_az_name: Option<String>,
+    /// Free text: the data centre.
+    pub dc_name: Option<String>,
+    /// The pod's Keystone v3 URL.
+    pub auth_url: Option<String>,
+    pub identity: Option<IdentityModeView>,
+    /// Service type → endpoint URL, overriding the pod's catalog.
+    pub endpoints: Option<BTreeMap<String, String>>,
+    /// Service credentials for the pod; sealed at rest, never returned.
+    pub credentials: Option<CredentialsInput>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PodCreateBody {
+    pub pod: PodCreate,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
+pub struct PodView {
+    #[schema(format = Uuid)]
+    pub pod_id: String,
+    pub region_name: String,
+    pub az_name: String,
+    pub pod_az_name: String,
+    pub dc_name: String,
+    pub auth_url: Option<String>,
+    pub identity: IdentityModeView,
+    pub endpoints: BTreeMap<String, String>,
+    /// Whether service credentials are stored (they are never shown).
+    pub has_credentials: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PodBody {
+    pub pod: PodView,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PodsBody {
+    pub pods: Vec<PodView>,
+}
+
+// ---- routings ----
+
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
+pub struct RoutingView {
+    pub id: i64,
+    pub top_id: String,
+    pub bottom_id: Option<String>,
+    #[schema(format = Uuid)]
+    pub pod_id: String,
+    pub project_id: String,
+    pub resource_type: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RoutingBody {
+    pub routing: RoutingView,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RoutingsBody {
+    pub routings: Vec<RoutingView>,
+    /// A `next` link when the page is full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routings_links: Option<Vec<LinkView>>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingCreate {
+    pub top_id: String,
+    /// Absent or null while the bottom resource is being created.
+    pub bottom_id: Option<String>,
+    #[schema(format = Uuid)]
+    pub pod_id: String,
+    pub project_id: String,
+    pub resource_type: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingCreateBody {
+    pub routing: RoutingCreate,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingUpdate {
+    pub top_id: Option<String>,
+    /// null clears it.
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub bottom_id: Option<Option<String>>,
+    #[schema(format = Uuid)]
+    pub pod_id: Option<String>,
+    pub project_id: Option<String>,
+    pub resource_type: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingUpdateBody {
+    pub routing: RoutingUpdate,
+}
+
+/// Tell "absent" (outer `None`) from "null" (`Some(None)`).
+fn present_or_null<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+// ---- jobs ----
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobStatusView {
+    New,
+    Running,
+    Success,
+    Fail,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
+pub struct JobView {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub project_id: String,
+    #[serde(rename = "type")]
+    pub job_type: String,
+    pub status: JobStatusView,
+    /// The job's resource fields (see `GET /admin/v1.0/jobs/schemas`).
+    #[schema(value_type = Object)]
+    pub resource: serde_json::Value,
+    /// When the job was requested (upstream Tricircle's field).
+    pub timestamp: DateTime<Utc>,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct JobBody {
+    pub job: JobView,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct JobsBody {
+    pub jobs: Vec<JobView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs_links: Option<Vec<LinkView>>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct JobSchemaView {
+    #[serde(rename = "type")]
+    pub job_type: String,
+    pub resource: Vec<String>,
+    pub description: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct JobSchemasBody {
+    pub schemas: Vec<JobSchemaView>,
+}

@@ -1,0 +1,182 @@
+//! A gateway on a free port with a fresh database, and a client for it.
+//!
+//! Tokens: `ADMIN` has the admin role, `MEMBER` is valid without it; any
+//! other token is invalid.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tricircle_api::auth::AuthFuture;
+use tricircle_api::{ApiState, Authenticator, HttpSettings};
+use tricircle_common::{AuthContext, Error};
+use tricircle_core::{App, SecretBox, Settings};
+use tricircle_store::Store;
+use tricircle_store::testing::{Backend, TestDb};
+
+pub const ADMIN: &str = "admin-token";
+pub const MEMBER: &str = "member-token";
+pub const PAGE_MAX: u32 = 50;
+
+struct TestAuth;
+
+impl Authenticator for TestAuth {
+    fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a> {
+        Box::pin(async move {
+            let roles = match token {
+                ADMIN => vec!["admin".to_string(), "member".to_string()],
+                MEMBER => vec!["member".to_string()],
+                _ => return Err(Error::unauthorized("The token is not valid.")),
+            };
+            Ok(AuthContext {
+                user_id: format!("user-{token}"),
+                user_name: token.to_string(),
+                project_id: Some("p1".into()),
+                roles,
+            })
+        })
+    }
+}
+
+pub struct Gateway {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Gateway {
+    pub async fn start(backend: Backend) -> Option<Gateway> {
+        let db = TestDb::new(backend).await?;
+        Some(Self::start_on(db).await)
+    }
+
+    pub async fn start_on(db: TestDb) -> Gateway {
+        let app = App::new(
+            db.store.clone(),
+            SecretBox::from_key([42; 32]),
+            Settings { pagination_max_limit: PAGE_MAX },
+        );
+        let state = ApiState { app, auth: Arc::new(TestAuth), public_url: None };
+        let router = tricircle_api::router(state, &HttpSettings { max_body_bytes: 16 * 1024 });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Gateway { base: format!("http://{addr}"), http: reqwest::Client::new(), db, server }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.db.store
+    }
+
+    /// Send a request with `token` (None: no token header) and a raw body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+    ) -> Reply {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut req = self.http.request(method, url);
+        if let Some(t) = token {
+            req = req.header("X-Auth-Token", t);
+        }
+        if let Some(b) = body {
+            req = req.header("Content-Type", "application/json").body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+        };
+        Reply { status, headers, body }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.raw(method, path, Some(ADMIN), body.map(|b| b.to_string())).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn cleanup(self) {
+        self.server.abort();
+        self.db.cleanup().await;
+    }
+}
+
+impl Reply {
+    /// Assert the status and that the body is the Nova-style fault for it;
+    /// returns the message.
+    #[track_caller]
+    pub fn fault(&self, status: u16) -> String {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        let name = tricircle_openstack_api::fault::nova_fault_name(status);
+        let fault = &self.body[name];
+        assert_eq!(fault["code"], status, "fault body: {}", self.body);
+        let message = fault["message"].as_str().expect("fault message").to_string();
+        assert!(!message.is_empty());
+        for leak in ["sqlx", "Error {", "panicked", "src/", "Some(", "::"] {
+            assert!(!message.contains(leak), "internal detail in message: {message}");
+        }
+        message
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        &self.body
+    }
+}
+
+/// Declare gateway tests that run once per backend.
+#[macro_export]
+macro_rules! gateway_tests {
+    ($(async fn $name:ident($gw:ident: &Gateway) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn body($gw: &$crate::common::Gateway) $body
+
+                #[tokio::test]
+                async fn sqlite() {
+                    let gw = $crate::common::Gateway::start(tricircle_store::testing::Backend::Sqlite).await.unwrap();
+                    body(&gw).await;
+                    gw.cleanup().await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    let Some(gw) = $crate::common::Gateway::start(tricircle_store::testing::Backend::Postgres).await else {
+                        eprintln!("skipped: {} is not set", tricircle_store::testing::PG_ENV);
+                        return;
+                    };
+                    body(&gw).await;
+                    gw.cleanup().await;
+                }
+            }
+        )*
+    };
+}

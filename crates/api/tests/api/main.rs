@@ -1,0 +1,12 @@
+//! Black-box tests of the HTTP surface: a real server on a free port, a
+//! real HTTP client, a fresh database per test (SQLite, and PostgreSQL when
+//! `TRICIRCLE_TEST_PG` is set). One test binary, one module per area.
+
+mod common;
+mod cross_cutting;
+mod fuzz;
+mod jobs;
+mod openapi;
+mod pods;
+mod routings;
+mod unauthorized;

@@ -1,0 +1,91 @@
+//! The registry of job kinds (`GET /admin/v1.0/jobs/schemas`).
+
+use serde_json::{Map, Value};
+use tricircle_common::{Error, Result};
+
+/// One kind of durable job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobKind {
+    /// The job's `type` in the admin API.
+    pub name: &'static str,
+    /// The fields of its `resource`, in key order.
+    pub resource_fields: &'static [&'static str],
+    pub description: &'static str,
+}
+
+/// Probe a pod's identity endpoint and record whether it answers.
+pub const POD_CHECK: JobKind = JobKind {
+    name: "pod_check",
+    resource_fields: &["pod_id"],
+    description: "Check that a pod's identity endpoint answers.",
+};
+
+/// Every job kind the gateway runs.
+pub const KINDS: &[JobKind] = &[POD_CHECK];
+
+pub fn kind(name: &str) -> Option<&'static JobKind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// The resource key of `resource` for `kind`: its fields joined by `#`.
+/// Missing, extra, empty or non-string fields are refused, as upstream did.
+pub fn resource_key(kind: &JobKind, resource: &Map<String, Value>) -> Result<String> {
+    let mut parts = Vec::with_capacity(kind.resource_fields.len());
+    for field in kind.resource_fields {
+        match resource.get(*field) {
+            Some(Value::String(s)) if !s.trim().is_empty() && !s.contains('#') => {
+                parts.push(s.trim())
+            }
+            Some(_) => {
+                return Err(Error::bad_request(format!(
+                    "resource.{field} of a {} job must be a non-empty string without '#'.",
+                    kind.name
+                )));
+            }
+            None => {
+                return Err(Error::bad_request(format!(
+                    "resource.{field} is required for a {} job.",
+                    kind.name
+                )));
+            }
+        }
+    }
+    if let Some(extra) = resource.keys().find(|k| !kind.resource_fields.contains(&k.as_str())) {
+        return Err(Error::bad_request(format!(
+            "resource.{extra} is not a field of a {} job (fields: {}).",
+            kind.name,
+            kind.resource_fields.join(", ")
+        )));
+    }
+    Ok(parts.join("#"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn keys_follow_field_order_and_refuse_bad_resources() {
+        let two = JobKind { name: "t", resource_fields: &["pod_id", "router_id"], description: "" };
+        assert_eq!(
+            resource_key(&two, &obj(json!({"router_id": "r", "pod_id": "p"}))).unwrap(),
+            "p#r"
+        );
+        assert_eq!(resource_key(&two, &obj(json!({"pod_id": "p"}))).unwrap_err().status(), 400);
+        assert_eq!(
+            resource_key(&two, &obj(json!({"pod_id": "p", "router_id": "r", "x": "y"})))
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert!(resource_key(&two, &obj(json!({"pod_id": 1, "router_id": "r"}))).is_err());
+        assert!(resource_key(&two, &obj(json!({"pod_id": "a#b", "router_id": "r"}))).is_err());
+        assert_eq!(kind("pod_check"), Some(&POD_CHECK));
+        assert_eq!(kind("nope"), None);
+    }
+}

@@ -1,0 +1,195 @@
+//! `tricircle serve` and `tricircle db migrate`: configuration, logging,
+//! database, secrets, and the HTTP server with graceful shutdown.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tricircle_api::{ApiState, BootstrapTokenAuth, HttpSettings};
+use tricircle_common::config::{Config, LogFormat};
+use tricircle_common::random;
+use tricircle_core::{App, SecretBox, Settings};
+use tricircle_store::{ConnectOptions, Store};
+
+/// Exit status for configuration errors (DESIGN: "Bad config → exit code 2").
+const EXIT_CONFIG: u8 = 2;
+
+fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn init_logging(config: &Config) -> Result<(), ExitCode> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(f) if !f.is_empty() => f,
+        _ => config.log.filter.clone(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| {
+        eprintln!("error: configuration: key `log.filter`: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    let result = match config.log.format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+    // Already initialised (an embedding program): keep its subscriber.
+    let _ = result;
+    Ok(())
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let options = ConnectOptions {
+        max_connections: config.database.max_connections,
+        acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
+        pg_schema: None,
+    };
+    let store = Store::connect(&config.database_url(), &options)
+        .await
+        .context("cannot open the database")?;
+    store.migrate().await.context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// The bootstrap admin token: from the configuration, else from the token
+/// file, else a new one written to the token file (mode 0600). The token
+/// itself is never logged.
+fn bootstrap_token(config: &Config) -> anyhow::Result<String> {
+    if let Some(t) = &config.auth.bootstrap_token {
+        return Ok(t.trim().to_string());
+    }
+    let path = config.bootstrap_token_file();
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
+        Ok(_) => anyhow::bail!("bootstrap token file {} is empty", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let token = random::token_hex();
+    write_private(&path, &format!("{token}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a bootstrap admin token");
+    Ok(token)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+pub async fn serve(config_path: Option<&Path>) -> ExitCode {
+    let config = match load_config(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Err(code) = init_logging(&config) {
+        return code;
+    }
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "the gateway stopped");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let secrets =
+        SecretBox::load_or_create(&config.secret_key_file()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = bootstrap_token(&config)?;
+    let app = App::new(
+        store.clone(),
+        secrets,
+        Settings { pagination_max_limit: config.api.pagination_max_limit },
+    );
+    let state = ApiState {
+        app,
+        auth: Arc::new(BootstrapTokenAuth::new(token)),
+        public_url: config.api.public_url.clone(),
+    };
+    let router =
+        tricircle_api::router(state, &HttpSettings { max_body_bytes: config.api.max_body_bytes });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = store.backend_name(), "gateway listening");
+    println!(
+        "tricircle gateway listening on http://{addr} (admin API at http://{addr}/admin/v1.0)"
+    );
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+pub async fn db_migrate(config_path: Option<&Path>) -> ExitCode {
+    let config = match load_config(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Err(code) = init_logging(&config) {
+        return code;
+    }
+    let result = async {
+        let store = open_store(&config).await?;
+        SecretBox::load_or_create(&config.secret_key_file()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        store.close().await;
+        anyhow::Ok(store.backend_name())
+    }
+    .await;
+    match result {
+        Ok(backend) => {
+            println!("{backend} database is up to date");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
