@@ -10,6 +10,7 @@ use tricircle_store::Store;
 
 pub mod jobs;
 pub mod paging;
+pub mod pod_check;
 pub mod pods;
 pub mod resource_types;
 pub mod routings;

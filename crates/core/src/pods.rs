@@ -215,6 +215,10 @@ impl App {
             other => other.into(),
         })?;
         tracing::info!(pod_id = %pod.pod_id, region = %pod.region_name, "pod registered");
+        if pod.auth_url.is_some() {
+            // Check it answers; the outcome shows in the pod's health.
+            self.store.job_enqueue(&crate::pod_check::job_for(&pod, ctx)).await?;
+        }
         PodInfo::from_row(pod)
     }
 

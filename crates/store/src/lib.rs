@@ -28,7 +28,7 @@ pub mod routings;
 
 pub use error::StoreError;
 pub use jobs::{Job, JobFilter, JobOutcome, JobStatus, NewJob};
-pub use pods::{NewPod, Pod};
+pub use pods::{NewPod, Pod, PodHealth};
 pub use routings::{NewRouting, Routing, RoutingFilter, RoutingPatch};
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -21,6 +21,17 @@ pub struct Pod {
     pub credentials: Option<Vec<u8>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub health: PodHealth,
+}
+
+/// The last check of a pod's identity endpoint; all `None` before the first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodHealth {
+    pub checked_at: Option<DateTime<Utc>>,
+    pub ok: Option<bool>,
+    pub latency_ms: Option<i64>,
+    /// Why the check failed (our own message; never a credential).
+    pub error: Option<String>,
 }
 
 impl Pod {
@@ -57,6 +68,10 @@ struct PodRow {
     credentials: Option<Vec<u8>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    last_check_at: Option<DateTime<Utc>>,
+    last_check_ok: Option<bool>,
+    last_check_latency_ms: Option<i64>,
+    last_check_error: Option<String>,
 }
 
 impl TryFrom<PodRow> for Pod {
@@ -77,12 +92,19 @@ impl TryFrom<PodRow> for Pod {
             credentials: r.credentials,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            health: PodHealth {
+                checked_at: r.last_check_at,
+                ok: r.last_check_ok,
+                latency_ms: r.last_check_latency_ms,
+                error: r.last_check_error,
+            },
         })
     }
 }
 
 const POD_COLUMNS: &str = "pod_id, region_name, az_name, pod_az_name, dc_name, auth_url, \
-     identity_mode, endpoints, credentials, created_at, updated_at";
+     identity_mode, endpoints, credentials, created_at, updated_at, last_check_at, last_check_ok, \
+     last_check_latency_ms, last_check_error";
 
 impl Store {
     /// Insert a pod. A duplicate region or a second top region fails with
@@ -101,6 +123,7 @@ impl Store {
             credentials: new.credentials.clone(),
             created_at: ts,
             updated_at: ts,
+            health: PodHealth::default(),
         };
         on_pool!(self, |pool| {
             sqlx::query(
@@ -157,6 +180,25 @@ impl Store {
         let row: Option<PodRow> =
             on_pool!(self, |pool| sqlx::query_as(sql).fetch_optional(pool).await)?;
         row.map(Pod::try_from).transpose()
+    }
+
+    /// Record the outcome of a check of the pod; `false` if the pod is gone.
+    pub async fn pod_record_health(&self, pod_id: PodId, health: &PodHealth) -> StoreResult<bool> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE pods SET last_check_at = $1, last_check_ok = $2, \
+                 last_check_latency_ms = $3, last_check_error = $4 WHERE pod_id = $5",
+            )
+            .bind(health.checked_at)
+            .bind(health.ok)
+            .bind(health.latency_ms)
+            .bind(&health.error)
+            .bind(pod_id.to_string())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done > 0)
     }
 
     /// Delete a pod that no routing references. Returns `false` when the pod

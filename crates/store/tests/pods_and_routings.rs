@@ -38,6 +38,16 @@ backend_tests! {
         assert_eq!(store.pod_get_by_region("Pod1").await.unwrap().unwrap().pod_id, created.pod_id);
         assert!(store.pod_get(PodId::new()).await.unwrap().is_none());
         assert!(store.pod_get_top().await.unwrap().is_none());
+        assert_eq!(fetched.health, tricircle_store::PodHealth::default());
+        let health = tricircle_store::PodHealth {
+            checked_at: Some(tricircle_store::now()),
+            ok: Some(false),
+            latency_ms: Some(12),
+            error: Some("connection refused".into()),
+        };
+        assert!(store.pod_record_health(created.pod_id, &health).await.unwrap());
+        assert_eq!(store.pod_get(created.pod_id).await.unwrap().unwrap().health, health);
+        assert!(!store.pod_record_health(PodId::new(), &health).await.unwrap());
     }
 
     async fn pod_list_is_ordered_by_region(store: &Store) {

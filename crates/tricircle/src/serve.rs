@@ -7,10 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 use tricircle_api::{ApiState, BootstrapTokenAuth, HttpSettings};
 use tricircle_common::config::{Config, LogFormat};
 use tricircle_common::random;
+use tricircle_core::pod_check::PodCheck;
 use tricircle_core::{App, SecretBox, Settings};
+use tricircle_jobs::{Runner, RunnerConfig};
+use tricircle_pod_client::PodClient;
 use tricircle_store::{ConnectOptions, Store};
 
 /// Exit status for configuration errors (DESIGN: "Bad config → exit code 2").
@@ -124,6 +128,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         secrets,
         Settings { pagination_max_limit: config.api.pagination_max_limit },
     );
+    let pod_client = PodClient::new(Duration::from_secs(config.pods.request_timeout_secs))
+        .map_err(|e| anyhow::anyhow!("cannot build the pod client: {e}"))?;
+    let owner = format!("{}-{}", std::process::id(), &random::token_hex()[..8]);
+    let runner = Runner::new(store.clone(), RunnerConfig::new(owner))
+        .with_handler(PodCheck::new(store.clone(), pod_client));
+    let stop_jobs = CancellationToken::new();
+    let jobs = tokio::spawn(runner.run(stop_jobs.clone()));
     let state = ApiState {
         app,
         auth: Arc::new(BootstrapTokenAuth::new(token)),
@@ -140,6 +151,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "tricircle gateway listening on http://{addr} (admin API at http://{addr}/admin/v1.0)"
     );
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    stop_jobs.cancel();
+    let _ = jobs.await;
     store.close().await;
     tracing::info!("gateway stopped");
     Ok(())

@@ -6,7 +6,10 @@ use axum::http::StatusCode;
 use tricircle_common::PodId;
 use tricircle_core::pods::{IdentityMode, PodCredentials, PodInfo, PodSpec};
 
-use super::views::{Fault, IdentityModeView, PodBody, PodCreateBody, PodView, PodsBody};
+use super::views::{
+    Fault, IdentityModeView, PodBody, PodCreateBody, PodHealthView, PodStatusView, PodView,
+    PodsBody,
+};
 use crate::ApiState;
 use crate::auth::Admin;
 use crate::error::ApiResult;
@@ -29,6 +32,16 @@ impl From<PodInfo> for PodView {
             },
             endpoints: info.endpoints,
             has_credentials,
+            health: PodHealthView {
+                status: match p.health.ok {
+                    Some(true) => PodStatusView::Up,
+                    Some(false) => PodStatusView::Down,
+                    None => PodStatusView::Unknown,
+                },
+                checked_at: p.health.checked_at,
+                latency_ms: p.health.latency_ms,
+                error: p.health.error,
+            },
             created_at: p.created_at,
             updated_at: p.updated_at,
         }

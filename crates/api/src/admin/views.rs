@@ -95,8 +95,29 @@ pub struct PodView {
     pub endpoints: BTreeMap<String, String>,
     /// Whether service credentials are stored (they are never shown).
     pub has_credentials: bool,
+    pub health: PodHealthView,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PodStatusView {
+    /// The last check reached the pod's identity endpoint.
+    Up,
+    /// The last check failed; `error` says why.
+    Down,
+    /// Not checked yet, or nothing to check (no `auth_url`).
+    Unknown,
+}
+
+/// The outcome of the last check of the pod's identity endpoint.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
+pub struct PodHealthView {
+    pub status: PodStatusView,
+    pub checked_at: Option<DateTime<Utc>>,
+    pub latency_ms: Option<i64>,
+    pub error: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

@@ -7,6 +7,7 @@ mod cross_cutting;
 mod fuzz;
 mod jobs;
 mod openapi;
+mod pod_health;
 mod pods;
 mod routings;
 mod unauthorized;

@@ -146,6 +146,7 @@ const POD_COLUMNS: &[(&str, &str)] = &[
     ("dc_name", "DC"),
     ("identity", "Identity"),
     ("auth_url", "Auth URL"),
+    ("health.status", "Health"),
 ];
 const ROUTING_COLUMNS: &[(&str, &str)] = &[
     ("id", "ID"),

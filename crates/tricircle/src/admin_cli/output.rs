@@ -13,6 +13,11 @@ fn cell(v: &Value) -> String {
     }
 }
 
+/// `a.b` looks up `b` inside `a`.
+fn lookup<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(v, |v, k| &v[k])
+}
+
 fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -47,7 +52,7 @@ pub fn print_list(format: Format, items: &Value, columns: &[(&str, &str)]) -> Re
             let headers: Vec<&str> = columns.iter().map(|(_, h)| *h).collect();
             let rows: Vec<Vec<String>> = items
                 .iter()
-                .map(|it| columns.iter().map(|(k, _)| cell(&it[*k])).collect())
+                .map(|it| columns.iter().map(|(k, _)| cell(lookup(it, k))).collect())
                 .collect();
             println!("{}", render(&headers, &rows));
         }
