@@ -1,0 +1,378 @@
+//! A logged-in session with one pod.
+//!
+//! The token is shared by all calls and renewed when it is within
+//! `renew_before` of its expiry; renewal is single-flight (one login while
+//! concurrent callers wait for it). A 401 from a service means the pod
+//! revoked or forgot the token: the session logs in again once and retries
+//! the call once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::catalog::{Catalog, ServiceType};
+use crate::error::{PodError, parse_fault, root_cause};
+use crate::microversion::{Microversion, VersionRange};
+
+/// The gateway's credentials for a pod.
+#[derive(Clone)]
+pub struct Credentials {
+    pub auth_url: String,
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+}
+
+// Never print the password.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("auth_url", &self.auth_url)
+            .field("username", &self.username)
+            .field("project_name", &self.project_name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    pub credentials: Credentials,
+    /// The pod's region name in its catalog.
+    pub region: String,
+    /// `public`, `internal` or `admin`.
+    pub interface: String,
+    /// Deadline of one HTTP call.
+    pub timeout: Duration,
+    /// Renew the token when it expires sooner than this.
+    pub renew_before: Duration,
+    /// Service type → URL, used instead of the catalog.
+    pub endpoint_overrides: BTreeMap<String, String>,
+}
+
+impl SessionConfig {
+    pub fn new(credentials: Credentials, region: impl Into<String>) -> Self {
+        SessionConfig {
+            credentials,
+            region: region.into(),
+            interface: "public".into(),
+            timeout: Duration::from_secs(30),
+            renew_before: Duration::from_secs(300),
+            endpoint_overrides: BTreeMap::new(),
+        }
+    }
+}
+
+/// A scoped token and what came with it.
+#[derive(Debug)]
+struct Token {
+    value: String,
+    expires_at: DateTime<Utc>,
+    project_id: String,
+    catalog: Catalog,
+}
+
+/// One call to a service of the pod.
+#[derive(Clone, Debug)]
+pub struct PodRequest {
+    pub service: ServiceType,
+    pub method: Method,
+    /// Relative to the service's endpoint, e.g. `/servers/detail`.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+    /// The microversion to send (already negotiated).
+    pub microversion: Option<Microversion>,
+    /// The top request's id, passed on so the pod's logs can be joined to ours.
+    pub request_id: Option<String>,
+}
+
+impl PodRequest {
+    pub fn new(service: ServiceType, method: Method, path: impl Into<String>) -> Self {
+        PodRequest {
+            service,
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            microversion: None,
+            request_id: None,
+        }
+    }
+
+    pub fn get(service: ServiceType, path: impl Into<String>) -> Self {
+        Self::new(service, Method::GET, path)
+    }
+
+    pub fn with_body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    pub fn with_query(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.query.push((key.to_string(), value.into()));
+        self
+    }
+
+    pub fn with_microversion(mut self, mv: Microversion) -> Self {
+        self.microversion = Some(mv);
+        self
+    }
+
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PodResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The pod's own request id.
+    pub request_id: Option<String>,
+}
+
+impl PodResponse {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, PodError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| PodError::Protocol(format!("invalid JSON from the pod: {e}")))
+    }
+}
+
+pub struct PodSession {
+    http: reqwest::Client,
+    config: SessionConfig,
+    token: Mutex<Option<Arc<Token>>>,
+    versions: Mutex<HashMap<ServiceType, Option<VersionRange>>>,
+    logins: std::sync::atomic::AtomicU64,
+}
+
+fn request_id_of(headers: &HeaderMap) -> Option<String> {
+    headers.get("x-openstack-request-id").and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+impl PodSession {
+    pub fn new(config: SessionConfig) -> Result<Self, PodError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .build()
+            .map_err(|e| PodError::Connect(e.to_string()))?;
+        Ok(PodSession {
+            http,
+            config,
+            token: Mutex::new(None),
+            versions: Mutex::new(HashMap::new()),
+            logins: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// How many times this session has logged in (for tests and metrics).
+    pub fn logins(&self) -> u64 {
+        self.logins.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> PodError {
+        if e.is_timeout() {
+            PodError::Timeout(self.config.timeout)
+        } else {
+            PodError::Connect(root_cause(&e))
+        }
+    }
+
+    /// The current token, logging in when there is none or it is about to
+    /// expire.
+    async fn token(&self) -> Result<Arc<Token>, PodError> {
+        let mut slot = self.token.lock().await;
+        if let Some(t) = slot.as_ref() {
+            let margin = chrono::Duration::from_std(self.config.renew_before).unwrap_or_default();
+            if t.expires_at - margin > Utc::now() {
+                return Ok(t.clone());
+            }
+        }
+        let fresh = Arc::new(self.login().await?);
+        *slot = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Forget `stale` (if it is still the current token).
+    async fn invalidate(&self, stale: &Arc<Token>) {
+        let mut slot = self.token.lock().await;
+        if slot.as_ref().is_some_and(|t| Arc::ptr_eq(t, stale)) {
+            *slot = None;
+        }
+    }
+
+    async fn login(&self) -> Result<Token, PodError> {
+        self.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let c = &self.config.credentials;
+        let body = json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": c.username, "domain": {"name": c.user_domain_name}, "password": c.password}}},
+            "scope": {"project": {"name": c.project_name, "domain": {"name": c.project_domain_name}}}
+        }});
+        let url = format!("{}/auth/tokens", c.auth_url.trim_end_matches('/'));
+        let resp =
+            self.http.post(&url).json(&body).send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        if status != 201 && status != 200 {
+            let (kind, message) = parse_fault(status, &bytes);
+            return Err(PodError::Auth(format!("HTTP {status} {kind}: {message}")));
+        }
+        let value = headers
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| PodError::Auth("no X-Subject-Token in the answer".into()))?
+            .to_string();
+        let doc: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| PodError::Auth(format!("the token body is not JSON: {e}")))?;
+        let token = &doc["token"];
+        let expires_at = token["expires_at"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| PodError::Auth("the token has no valid expires_at".into()))?;
+        let project_id = token["project"]["id"]
+            .as_str()
+            .ok_or_else(|| PodError::Auth("the token is not scoped to a project".into()))?
+            .to_string();
+        let catalog = Catalog {
+            services: serde_json::from_value(token["catalog"].clone())
+                .map_err(|e| PodError::Auth(format!("the token's catalog is malformed: {e}")))?,
+        };
+        tracing::debug!(region = %self.config.region, %expires_at, "logged in to the pod");
+        Ok(Token { value, expires_at, project_id, catalog })
+    }
+
+    /// The project the session's token is scoped to in the pod.
+    pub async fn project_id(&self) -> Result<String, PodError> {
+        Ok(self.token().await?.project_id.clone())
+    }
+
+    /// The endpoint of `service`: the override, else the catalog's.
+    pub async fn endpoint(&self, service: ServiceType) -> Result<String, PodError> {
+        let token = self.token().await?;
+        self.endpoint_in(&token, service)
+    }
+
+    fn endpoint_in(&self, token: &Token, service: ServiceType) -> Result<String, PodError> {
+        if let Some(url) = self.config.endpoint_overrides.get(service.name()) {
+            return Ok(url.trim_end_matches('/').to_string());
+        }
+        token
+            .catalog
+            .endpoint(service, &self.config.region, &self.config.interface)
+            .map(|u| u.trim_end_matches('/').to_string())
+            .ok_or_else(|| PodError::NoEndpoint {
+                service: service.name().into(),
+                region: self.config.region.clone(),
+                interface: self.config.interface.clone(),
+            })
+    }
+
+    /// The microversion range of `service`, read once from its version
+    /// document at the endpoint; `None` for services without microversions.
+    pub async fn version_range(
+        &self,
+        service: ServiceType,
+    ) -> Result<Option<VersionRange>, PodError> {
+        if let Some(r) = self.versions.lock().await.get(&service) {
+            return Ok(*r);
+        }
+        let Some(_) = service.microversion_name() else { return Ok(None) };
+        let endpoint = self.endpoint(service).await?;
+        let resp = self.http.get(&endpoint).send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        if !(200..=300).contains(&status) {
+            let (kind, message) = parse_fault(status, &bytes);
+            return Err(PodError::Service { status, kind, message, request_id: None });
+        }
+        let doc: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| PodError::Protocol(format!("{endpoint} is not a version document")))?;
+        let major = if service == ServiceType::BlockStorage { 3 } else { 2 };
+        let range = VersionRange::from_document(&doc, major);
+        self.versions.lock().await.insert(service, range);
+        Ok(range)
+    }
+
+    /// The microversion to send for `wanted`: `wanted` or the pod's maximum,
+    /// whichever is older; an error when the pod's minimum is newer.
+    pub async fn negotiate(
+        &self,
+        service: ServiceType,
+        wanted: Microversion,
+    ) -> Result<Microversion, PodError> {
+        let Some(range) = self.version_range(service).await? else {
+            return Err(PodError::Protocol(format!("{} has no microversions", service.name())));
+        };
+        range.choose(wanted).ok_or_else(|| PodError::Microversion {
+            service: service.name().into(),
+            requested: wanted.to_string(),
+            min: range.min.to_string(),
+            max: range.max.to_string(),
+        })
+    }
+
+    /// Make one call; on 401 log in again and retry once. Error statuses
+    /// become [`PodError::Service`].
+    pub async fn call(&self, req: &PodRequest) -> Result<PodResponse, PodError> {
+        let mut token = self.token().await?;
+        let url = format!("{}{}", self.endpoint_in(&token, req.service)?, req.path);
+        for attempt in 0..2 {
+            let mut builder = self
+                .http
+                .request(req.method.clone(), &url)
+                .header("X-Auth-Token", &token.value)
+                .header("Accept", "application/json");
+            if !req.query.is_empty() {
+                builder = builder.query(&req.query);
+            }
+            if let Some(body) = &req.body {
+                builder = builder.json(body);
+            }
+            if let Some(id) = &req.request_id {
+                builder = builder.header("X-OpenStack-Request-ID", id);
+            }
+            if let (Some(mv), Some(name)) = (req.microversion, req.service.microversion_name()) {
+                builder = builder.header("OpenStack-API-Version", format!("{name} {mv}"));
+                if req.service == ServiceType::Compute {
+                    builder = builder.header("X-OpenStack-Nova-API-Version", mv.to_string());
+                }
+            }
+            let resp = builder.send().await.map_err(|e| self.transport_error(e))?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await.map_err(|e| self.transport_error(e))?.to_vec();
+            let request_id = request_id_of(&headers);
+            if status == 401 && attempt == 0 {
+                tracing::info!(region = %self.config.region, "the pod refused our token; logging in again");
+                self.invalidate(&token).await;
+                token = self.token().await?;
+                continue;
+            }
+            if status >= 400 {
+                let (kind, message) = parse_fault(status, &body);
+                return Err(PodError::Service { status, kind, message, request_id });
+            }
+            return Ok(PodResponse { status, headers, body, request_id });
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+}
