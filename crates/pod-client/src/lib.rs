@@ -19,4 +19,4 @@ pub use catalog::{Catalog, ServiceType};
 pub use error::{PodError, parse_fault};
 pub use microversion::{Microversion, VersionRange};
 pub use probe::PodClient;
-pub use session::{Credentials, PodRequest, PodResponse, PodSession, SessionConfig};
+pub use session::{Credentials, PodBody, PodRequest, PodResponse, PodSession, SessionConfig};

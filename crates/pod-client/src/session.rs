@@ -88,7 +88,7 @@ pub struct PodRequest {
     /// Relative to the service's endpoint, e.g. `/servers/detail`.
     pub path: String,
     pub query: Vec<(String, String)>,
-    pub body: Option<Value>,
+    pub body: Option<PodBody>,
     /// The microversion to send (already negotiated).
     pub microversion: Option<Microversion>,
     /// The top request's id, passed on so the pod's logs can be joined to ours.
@@ -113,7 +113,13 @@ impl PodRequest {
     }
 
     pub fn with_body(mut self, body: Value) -> Self {
-        self.body = Some(body);
+        self.body = Some(PodBody::Json(body));
+        self
+    }
+
+    /// A body that is not plain JSON: image data, a JSON patch.
+    pub fn with_raw_body(mut self, bytes: Vec<u8>, content_type: &str) -> Self {
+        self.body = Some(PodBody::Raw { bytes, content_type: content_type.to_string() });
         self
     }
 
@@ -131,6 +137,12 @@ impl PodRequest {
         self.request_id = Some(id.into());
         self
     }
+}
+
+#[derive(Clone, Debug)]
+pub enum PodBody {
+    Json(Value),
+    Raw { bytes: Vec<u8>, content_type: String },
 }
 
 #[derive(Clone, Debug)]
@@ -333,6 +345,22 @@ impl PodSession {
     /// Make one call; on 401 log in again and retry once. Error statuses
     /// become [`PodError::Service`].
     pub async fn call(&self, req: &PodRequest) -> Result<PodResponse, PodError> {
+        let resp = self.send(req).await?;
+        if resp.status >= 400 {
+            let (kind, message) = parse_fault(resp.status, &resp.body);
+            return Err(PodError::Service {
+                status: resp.status,
+                kind,
+                message,
+                request_id: resp.request_id,
+            });
+        }
+        Ok(resp)
+    }
+
+    /// Like [`PodSession::call`], but any status comes back as a response
+    /// (for callers that relay or compare the pod's own error bodies).
+    pub async fn send(&self, req: &PodRequest) -> Result<PodResponse, PodError> {
         let mut token = self.token().await?;
         let url = format!("{}{}", self.endpoint_in(&token, req.service)?, req.path);
         for attempt in 0..2 {
@@ -344,8 +372,12 @@ impl PodSession {
             if !req.query.is_empty() {
                 builder = builder.query(&req.query);
             }
-            if let Some(body) = &req.body {
-                builder = builder.json(body);
+            match &req.body {
+                Some(PodBody::Json(v)) => builder = builder.json(v),
+                Some(PodBody::Raw { bytes, content_type }) => {
+                    builder = builder.header("Content-Type", content_type).body(bytes.clone());
+                }
+                None => {}
             }
             if let Some(id) = &req.request_id {
                 builder = builder.header("X-OpenStack-Request-ID", id);
@@ -366,10 +398,6 @@ impl PodSession {
                 self.invalidate(&token).await;
                 token = self.token().await?;
                 continue;
-            }
-            if status >= 400 {
-                let (kind, message) = parse_fault(status, &body);
-                return Err(PodError::Service { status, kind, message, request_id });
             }
             return Ok(PodResponse { status, headers, body, request_id });
         }
