@@ -22,11 +22,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 mod error;
+pub mod identity;
 pub mod jobs;
 pub mod pods;
 pub mod routings;
 
 pub use error::StoreError;
+pub use identity::{Assignment, Domain, IdentityPatch, Project, Role, TokenRecord, User};
 pub use jobs::{Job, JobFilter, JobOutcome, JobStatus, NewJob};
 pub use pods::{NewPod, Pod, PodHealth};
 pub use routings::{NewRouting, Routing, RoutingFilter, RoutingPatch};
