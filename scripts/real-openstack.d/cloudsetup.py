@@ -128,12 +128,18 @@ def identity(state):
             idn.create_region(id=rid)
     existing_services = {(s.name, s.type): s for s in idn.services()}
     endpoints = list(idn.endpoints())
-    for name, stype, path in SERVICES:
+    ks_port = state["ports"]["1"]["keystone"]
+    for name, stype, path in [("keystone", "identity", "/v3/")] + SERVICES:
         svc = existing_services.get((name, stype)) or idn.create_service(
             name=name, type=stype, description=f"{name} ({stype})", is_enabled=True)
         for n in regions:
             rid = region_name(n)
-            url = f"http://127.0.0.1:{state['ports'][str(n)][SERVICE_PORT[name]]}{path}"
+            if name == "keystone":
+                # one Keystone for all regions; RegionTwo lists it too, or openstackclient
+                # and openstacksdk disable identity for --os-region-name RegionTwo
+                url = f"http://127.0.0.1:{ks_port}/v3/"
+            else:
+                url = f"http://127.0.0.1:{state['ports'][str(n)][SERVICE_PORT[name]]}{path}"
             for iface in INTERFACES:
                 mine = [e for e in endpoints if e.service_id == svc.id
                         and e.region_id == rid and e.interface == iface]
