@@ -1,0 +1,130 @@
+//! The extension list (what clients probe before using a feature) and quotas.
+//!
+//! Only extensions whose attributes and calls the sim actually implements are listed, so a
+//! client never takes a code path that would then fail here.
+
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::not_found;
+use crate::http::{ApiResult, Ctx, json_resp};
+use crate::pod::Pod;
+
+const EXTENSIONS: &[(&str, &str, &str)] = &[
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("availability_zone", "Availability Zone", "The availability zone extension."),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+    (
+        "external-net",
+        "Neutron external network",
+        "Adds external network attribute to network resource.",
+    ),
+    (
+        "ext-gw-mode",
+        "Neutron L3 Configurable external gateway mode",
+        "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway",
+    ),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP."),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    (
+        "extraroute-atomic",
+        "Atomically add/remove extra routes",
+        "Edit extra routes of a router on server side by atomically adding/removing extra routes",
+    ),
+    (
+        "fip-port-details",
+        "Floating IP Port Details Extension",
+        "Add port_details attribute to Floating IP resource",
+    ),
+    (
+        "filter-validation",
+        "Filter parameters validation",
+        "Provides validation on filter parameters.",
+    ),
+    (
+        "ip-substring-filtering",
+        "IP address substring filtering",
+        "Provides IP address substring filtering when listing ports",
+    ),
+    ("l2_adjacency", "L2 Adjacency", "Display L2 Adjacency for Neutron Networks."),
+    ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
+    (
+        "network_availability_zone",
+        "Network Availability Zone",
+        "Availability zone support for network.",
+    ),
+    ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
+    ("port-security", "Port Security", "Provides port security"),
+    (
+        "project-id",
+        "project_id field enabled",
+        "Extension that indicates that project_id field is enabled.",
+    ),
+    ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    (
+        "router",
+        "Neutron L3 Router",
+        "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.",
+    ),
+    (
+        "router_availability_zone",
+        "Router Availability Zone",
+        "Availability zone support for router.",
+    ),
+    ("security-group", "security-group", "The security groups extension."),
+    ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    (
+        "standard-attr-description",
+        "standard-attr-description",
+        "Extension to add descriptions to standard attributes",
+    ),
+    (
+        "standard-attr-revisions",
+        "Resource revision numbers",
+        "This extension will display the revision number of neutron resources.",
+    ),
+    (
+        "standard-attr-tag",
+        "Tag support for resources with standard attribute: port, subnet, subnetpool, network, security_group, router, floatingip, policy, trunk, network_segment_range",
+        "Enables to set tag on resources with standard attribute.",
+    ),
+    (
+        "standard-attr-timestamp",
+        "Resource timestamps",
+        "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.",
+    ),
+    (
+        "stateful-security-group",
+        "Stateful security group",
+        "Indicates if the security group is stateful or not",
+    ),
+];
+
+fn ext(alias: &str, name: &str, desc: &str) -> Value {
+    json!({"alias": alias, "name": name, "description": desc, "updated": "2013-01-20T00:00:00-00:00", "links": []})
+}
+
+pub async fn list(_ctx: Ctx) -> ApiResult {
+    let list: Vec<Value> = EXTENSIONS.iter().map(|(a, n, d)| ext(a, n, d)).collect();
+    Ok(json_resp(200, json!({"extensions": list})))
+}
+
+pub async fn show(_ctx: Ctx, Path(alias): Path<String>) -> ApiResult {
+    let (a, n, d) = EXTENSIONS.iter().find(|(a, _, _)| *a == alias).ok_or_else(|| {
+        not_found("ExtensionNotFound", format!("Extension with alias {alias} does not exist"))
+    })?;
+    Ok(json_resp(200, json!({"extension": ext(a, n, d)})))
+}
+
+pub async fn quota_show(
+    State(_pod): State<Pod>,
+    _ctx: Ctx,
+    Path(_project): Path<String>,
+) -> ApiResult {
+    Ok(json_resp(
+        200,
+        json!({"quota": {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 50,
+                         "security_group": 10, "security_group_rule": 100, "rbac_policy": 10, "subnetpool": -1}}),
+    ))
+}

@@ -1,0 +1,255 @@
+//! The small Nova resources: availability zones, limits, server groups, hypervisors and
+//! compute services. Each simulated host is one `nova-compute` service and one hypervisor in
+//! the pod's availability zone; admins also see the `internal` zone, as on real Nova.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::SVC;
+use crate::http::{ApiError, ApiResult, Ctx, Query, empty, is_true, json_resp, parse_wrapped};
+use crate::model::compute::ServerGroup;
+use crate::pod::Pod;
+use crate::state::fmt;
+
+fn admin(ctx: &Ctx, rule: &str) -> ApiResult<()> {
+    if ctx.is_admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            SVC,
+            format!("Policy doesn't allow os_compute_api:{rule} to be performed."),
+        ))
+    }
+}
+
+pub async fn az_list(State(pod): State<Pod>, _ctx: Ctx) -> ApiResult {
+    Ok(json_resp(
+        200,
+        json!({"availabilityZoneInfo": [{"zoneName": pod.az, "zoneState": {"available": true}, "hosts": null}]}),
+    ))
+}
+
+pub async fn az_detail(State(pod): State<Pod>, ctx: Ctx) -> ApiResult {
+    admin(&ctx, "os-availability-zone:detail")?;
+    let now = fmt::iso(&Utc::now());
+    let svc = |_: &str| json!({"available": true, "active": true, "updated_at": now});
+    let mut hosts = Map::new();
+    for h in &pod.hosts {
+        hosts.insert(h.name.clone(), json!({"nova-compute": svc("nova-compute")}));
+    }
+    let controller = format!("{}-controller", pod.region.to_lowercase());
+    Ok(json_resp(
+        200,
+        json!({"availabilityZoneInfo": [
+            {"zoneName": "internal", "zoneState": {"available": true},
+             "hosts": {controller: {"nova-conductor": svc("c"), "nova-scheduler": svc("s")}}},
+            {"zoneName": pod.az, "zoneState": {"available": true}, "hosts": hosts},
+        ]}),
+    ))
+}
+
+pub async fn limits(State(pod): State<Pod>, ctx: Ctx, q: Query) -> ApiResult {
+    let project = match q.get("tenant_id") {
+        Some(t) if ctx.is_admin => t.to_string(),
+        _ => ctx.project_id.clone(),
+    };
+    let st = pod.read();
+    let servers: Vec<_> = st.compute.servers.values().filter(|s| s.project_id == project).collect();
+    let cores: u64 = servers.iter().map(|s| s.flavor.vcpus).sum();
+    let ram: u64 = servers.iter().map(|s| s.flavor.ram).sum();
+    let groups = st.compute.server_groups.values().filter(|g| g.project_id == project).count();
+    let mut abs = json!({
+        "maxServerMeta": 128, "maxTotalKeypairs": 100, "maxServerGroupMembers": 10,
+        "maxServerGroups": 10, "maxTotalCores": 20, "maxTotalInstances": 10,
+        "maxTotalRAMSize": 51200, "totalCoresUsed": cores, "totalInstancesUsed": servers.len(),
+        "totalRAMUsed": ram, "totalServerGroupsUsed": groups,
+    });
+    if !ctx.mv.ge(2, 36) {
+        abs["maxSecurityGroupRules"] = json!(20);
+        abs["maxSecurityGroups"] = json!(10);
+        abs["maxTotalFloatingIps"] = json!(10);
+        abs["totalSecurityGroupsUsed"] = json!(0);
+        abs["totalFloatingIpsUsed"] = json!(0);
+    }
+    if !ctx.mv.ge(2, 39) {
+        abs["maxImageMeta"] = json!(128);
+    }
+    if !ctx.mv.ge(2, 57) {
+        abs["maxPersonality"] = json!(5);
+        abs["maxPersonalitySize"] = json!(10240);
+    }
+    Ok(json_resp(200, json!({"limits": {"rate": [], "absolute": abs}})))
+}
+
+fn group_view(ctx: &Ctx, g: &ServerGroup) -> Value {
+    let mut v = json!({"id": g.id, "name": g.name, "members": g.members});
+    if ctx.mv.ge(2, 64) {
+        v["policy"] = json!(g.policy);
+        v["rules"] = json!(g.rules);
+    } else {
+        v["policies"] = json!([g.policy]);
+        v["metadata"] = json!({});
+    }
+    if ctx.mv.ge(2, 13) {
+        v["project_id"] = json!(g.project_id);
+        v["user_id"] = json!(g.user_id);
+    }
+    v
+}
+
+pub async fn group_list(State(pod): State<Pod>, ctx: Ctx, q: Query) -> ApiResult {
+    let all = ctx.is_admin && q.get("all_projects").is_some_and(|v| v.is_empty() || is_true(v));
+    let st = pod.read();
+    let list: Vec<Value> = st
+        .compute
+        .server_groups
+        .values()
+        .filter(|g| all || ctx.owns(&g.project_id))
+        .map(|g| group_view(&ctx, g))
+        .collect();
+    Ok(json_resp(200, json!({"server_groups": list})))
+}
+
+#[derive(Deserialize)]
+struct GroupReq {
+    name: String,
+    policies: Option<Vec<String>>,
+    policy: Option<String>,
+    #[serde(default)]
+    rules: Map<String, Value>,
+}
+
+pub async fn group_create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiResult {
+    let r: GroupReq = parse_wrapped(SVC, &body, "server_group")?;
+    let policy = if ctx.mv.ge(2, 64) {
+        r.policy
+    } else {
+        r.policies.and_then(|p| if p.len() == 1 { p.into_iter().next() } else { None })
+    };
+    let policy = policy
+        .filter(|p| {
+            ["affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"]
+                .contains(&p.as_str())
+        })
+        .ok_or_else(|| ApiError::bad_request(SVC, "Invalid input for field/attribute policy."))?;
+    if r.name.trim().is_empty() || r.name.len() > 255 {
+        return Err(ApiError::bad_request(SVC, "Invalid input for field/attribute name."));
+    }
+    let g = ServerGroup {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: r.name,
+        policy,
+        rules: r.rules.into_iter().collect(),
+        members: Vec::new(),
+        project_id: ctx.project_id.clone(),
+        user_id: ctx.user_id.clone(),
+    };
+    pod.write().compute.server_groups.insert(g.id.clone(), g.clone());
+    Ok(json_resp(200, json!({"server_group": group_view(&ctx, &g)})))
+}
+
+fn group_nf(id: &str) -> ApiError {
+    ApiError::not_found(
+        SVC,
+        "InstanceGroupNotFound",
+        format!("Instance group {id} could not be found."),
+    )
+}
+
+pub async fn group_show(State(pod): State<Pod>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {
+    let st = pod.read();
+    let g = st
+        .compute
+        .server_groups
+        .get(&id)
+        .filter(|g| ctx.is_admin || ctx.owns(&g.project_id))
+        .ok_or_else(|| group_nf(&id))?;
+    Ok(json_resp(200, json!({"server_group": group_view(&ctx, g)})))
+}
+
+pub async fn group_delete(State(pod): State<Pod>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {
+    let mut st = pod.write();
+    st.compute
+        .server_groups
+        .get(&id)
+        .filter(|g| ctx.is_admin || ctx.owns(&g.project_id))
+        .ok_or_else(|| group_nf(&id))?;
+    st.compute.server_groups.remove(&id);
+    Ok(empty(204))
+}
+
+fn hypervisors(pod: &Pod, ctx: &Ctx, detail: bool) -> Value {
+    let st = pod.read();
+    let list: Vec<Value> = pod
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let id = if ctx.mv.ge(2, 53) { json!(host_uuid(&h.name)) } else { json!(i + 1) };
+            let mut v = json!({"id": id, "hypervisor_hostname": h.name, "state": "up", "status": "enabled"});
+            if detail {
+                let running = st.compute.servers.values().filter(|s| s.host == h.name).count();
+                v["host_ip"] = json!(h.tunnel_ip.to_string());
+                v["hypervisor_type"] = json!("fake");
+                v["hypervisor_version"] = json!(1000);
+                v["service"] = json!({"host": h.name, "id": i + 1, "disabled_reason": null});
+                if !ctx.mv.ge(2, 88) {
+                    v["running_vms"] = json!(running);
+                    v["vcpus"] = json!(64);
+                    v["memory_mb"] = json!(262_144);
+                    v["local_gb"] = json!(2048);
+                }
+            }
+            v
+        })
+        .collect();
+    json!({"hypervisors": list})
+}
+
+pub async fn hypervisor_list(State(pod): State<Pod>, ctx: Ctx) -> ApiResult {
+    admin(&ctx, "os-hypervisors:list")?;
+    Ok(json_resp(200, hypervisors(&pod, &ctx, false)))
+}
+
+pub async fn hypervisor_detail(State(pod): State<Pod>, ctx: Ctx) -> ApiResult {
+    admin(&ctx, "os-hypervisors:list-detail")?;
+    Ok(json_resp(200, hypervisors(&pod, &ctx, true)))
+}
+
+pub async fn service_list(State(pod): State<Pod>, ctx: Ctx) -> ApiResult {
+    admin(&ctx, "os-services:list")?;
+    let now = fmt::iso(&Utc::now());
+    let controller = format!("{}-controller", pod.region.to_lowercase());
+    let mut rows: Vec<(String, String, String)> = vec![
+        ("nova-conductor".into(), controller.clone(), "internal".into()),
+        ("nova-scheduler".into(), controller, "internal".into()),
+    ];
+    rows.extend(
+        pod.hosts.iter().map(|h| ("nova-compute".to_string(), h.name.clone(), pod.az.clone())),
+    );
+    let list: Vec<Value> = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, (binary, host, zone))| {
+            let mut v = json!({"id": i + 1, "binary": binary, "host": host, "zone": zone,
+                "status": "enabled", "state": "up", "updated_at": now, "disabled_reason": null});
+            if ctx.mv.ge(2, 11) {
+                v["forced_down"] = json!(false);
+            }
+            v
+        })
+        .collect();
+    Ok(json_resp(200, json!({"services": list})))
+}
+
+/// A stable UUID for a host name (hypervisor ids from 2.53).
+fn host_uuid(name: &str) -> String {
+    use md5::{Digest, Md5};
+    let d = Md5::digest(name.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d);
+    uuid::Uuid::from_bytes(b).to_string()
+}
