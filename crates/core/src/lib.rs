@@ -8,6 +8,7 @@
 use tricircle_common::{Error, RequestContext, Result};
 use tricircle_store::Store;
 
+pub mod identity;
 pub mod jobs;
 pub mod paging;
 pub mod pod_check;
@@ -24,6 +25,13 @@ pub use secrets::SecretBox;
 pub struct Settings {
     /// The largest page a list returns.
     pub pagination_max_limit: u32,
+    pub identity: identity::IdentitySettings,
+}
+
+impl Settings {
+    pub fn new(pagination_max_limit: u32) -> Self {
+        Settings { pagination_max_limit, identity: identity::IdentitySettings::default() }
+    }
 }
 
 /// The gateway's application layer: one per process, shared by handlers.

@@ -123,11 +123,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let secrets =
         SecretBox::load_or_create(&config.secret_key_file()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let token = bootstrap_token(&config)?;
-    let app = App::new(
-        store.clone(),
-        secrets,
-        Settings { pagination_max_limit: config.api.pagination_max_limit },
-    );
+    let app = App::new(store.clone(), secrets, Settings::new(config.api.pagination_max_limit));
     let pod_client = PodClient::new(Duration::from_secs(config.pods.request_timeout_secs))
         .map_err(|e| anyhow::anyhow!("cannot build the pod client: {e}"))?;
     let owner = format!("{}-{}", std::process::id(), &random::token_hex()[..8]);

@@ -60,11 +60,8 @@ impl Gateway {
     }
 
     pub async fn start_on(db: TestDb) -> Gateway {
-        let app = App::new(
-            db.store.clone(),
-            SecretBox::from_key([42; 32]),
-            Settings { pagination_max_limit: PAGE_MAX },
-        );
+        let app =
+            App::new(db.store.clone(), SecretBox::from_key([42; 32]), Settings::new(PAGE_MAX));
         let state = ApiState { app, auth: Arc::new(TestAuth), public_url: None };
         let router = tricircle_api::router(state, &HttpSettings { max_body_bytes: 16 * 1024 });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
