@@ -68,6 +68,32 @@ impl Authenticator for BootstrapTokenAuth {
     }
 }
 
+/// Tokens of the embedded identity service, plus (optionally) the
+/// bootstrap admin token from the configuration.
+pub struct EmbeddedIdentityAuth {
+    app: tricircle_core::App,
+    bootstrap: Option<BootstrapTokenAuth>,
+}
+
+impl EmbeddedIdentityAuth {
+    pub fn new(app: tricircle_core::App, bootstrap_token: Option<String>) -> Self {
+        EmbeddedIdentityAuth { app, bootstrap: bootstrap_token.map(BootstrapTokenAuth::new) }
+    }
+}
+
+impl Authenticator for EmbeddedIdentityAuth {
+    fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a> {
+        Box::pin(async move {
+            if let Some(b) = &self.bootstrap
+                && let Ok(ctx) = b.authenticate(token).await
+            {
+                return Ok(ctx);
+            }
+            self.app.authenticate(token).await
+        })
+    }
+}
+
 /// Any authenticated caller.
 pub struct Caller(pub RequestContext);
 

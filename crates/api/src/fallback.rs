@@ -14,15 +14,22 @@ use tricircle_openstack_api::fault::{keystone_error, neutron_error, nova_fault, 
 
 use crate::error::ApiError;
 
-/// Any path no route matched.
-pub async fn not_found(req: Request) -> ApiError {
-    ApiError(Error::new(
+/// Any path no route matched, answered in the body of the API that owns
+/// the prefix.
+pub async fn not_found(req: Request) -> Response {
+    let path = req.uri().path();
+    let err = Error::new(
         tricircle_common::ErrorKind::NotFound,
         format!(
             "The resource could not be found: no API at {}.",
-            tricircle_common::ids::truncate_for_message(req.uri().path())
+            tricircle_common::ids::truncate_for_message(path)
         ),
-    ))
+    );
+    if path.starts_with("/identity") {
+        crate::identity::KeystoneError(err).into_response()
+    } else {
+        ApiError(err).into_response()
+    }
 }
 
 /// The error body of the API that owns `path`.

@@ -21,11 +21,12 @@ pub mod error;
 pub mod extract;
 pub mod fallback;
 pub mod health;
+pub mod identity;
 pub mod metrics;
 pub mod request_id;
 mod url;
 
-pub use auth::{Authenticator, BootstrapTokenAuth};
+pub use auth::{Authenticator, BootstrapTokenAuth, EmbeddedIdentityAuth};
 pub use error::ApiError;
 
 /// What every handler can reach.
@@ -35,6 +36,8 @@ pub struct ApiState {
     pub auth: Arc<dyn Authenticator>,
     /// The URL clients reach us at, when configured (links, catalogs).
     pub public_url: Option<String>,
+    /// The top region's name, in the catalogs of the gateway's tokens.
+    pub region: String,
 }
 
 /// Limits of the HTTP layer.
@@ -51,6 +54,7 @@ pub fn router(state: ApiState, http: &HttpSettings) -> Router {
     Router::new()
         .merge(admin)
         .merge(health::router())
+        .merge(identity::router())
         .fallback(fallback::not_found)
         .route_layer(middleware::from_fn(metrics::record_route))
         .with_state(state)

@@ -32,6 +32,7 @@ pub struct Config {
     pub pods: PodsConfig,
     pub api: ApiConfig,
     pub auth: AuthConfig,
+    pub identity: IdentityConfig,
 }
 
 impl Default for Config {
@@ -44,6 +45,7 @@ impl Default for Config {
             pods: PodsConfig::default(),
             api: ApiConfig::default(),
             auth: AuthConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -127,7 +129,33 @@ impl Default for ApiConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// The top region's name, in the catalogs of the gateway's tokens.
+    pub region: String,
+    /// Lifetime of a token.
+    #[serde(deserialize_with = "number_or_string")]
+    pub token_ttl_secs: u64,
+    /// Password of the bootstrap `admin` user, set when that user is first
+    /// created. When neither this nor `admin_password_file` exists, one is
+    /// generated into `data_dir/admin-password` (mode 0600).
+    pub admin_password: Option<String>,
+    pub admin_password_file: Option<PathBuf>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            region: "RegionOne".into(),
+            token_ttl_secs: 3600,
+            admin_password: None,
+            admin_password_file: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// A fixed admin token for the admin API until Keystone tokens are used.
@@ -138,6 +166,20 @@ pub struct AuthConfig {
     /// The key that seals pod credentials in the database. Default:
     /// `data_dir/secret.key`, generated when missing.
     pub secret_key_file: Option<PathBuf>,
+    /// Whether the admin API accepts the bootstrap token besides Keystone
+    /// tokens with the admin role.
+    pub accept_bootstrap_token: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            bootstrap_token: None,
+            bootstrap_token_file: None,
+            secret_key_file: None,
+            accept_bootstrap_token: true,
+        }
+    }
 }
 
 impl Config {
@@ -221,6 +263,15 @@ impl Config {
         {
             return Err(("api.public_url", "must start with http:// or https://".into()));
         }
+        if self.identity.token_ttl_secs < 60 {
+            return Err(("identity.token_ttl_secs", "must be at least 60".into()));
+        }
+        if self.identity.region.trim().is_empty() {
+            return Err(("identity.region", "must not be empty".into()));
+        }
+        if matches!(&self.identity.admin_password, Some(p) if p.is_empty()) {
+            return Err(("identity.admin_password", "must not be empty".into()));
+        }
         if matches!(&self.auth.bootstrap_token, Some(t) if t.trim().is_empty()) {
             return Err(("auth.bootstrap_token", "must not be empty".into()));
         }
@@ -237,6 +288,13 @@ impl Config {
 
     pub fn secret_key_file(&self) -> PathBuf {
         self.auth.secret_key_file.clone().unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
+    pub fn admin_password_file(&self) -> PathBuf {
+        self.identity
+            .admin_password_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("admin-password"))
     }
 
     pub fn bootstrap_token_file(&self) -> PathBuf {

@@ -65,18 +65,30 @@ impl Catalog {
     /// The URL of `service` in `region` for `interface`, trying the
     /// service's catalog types in order.
     pub fn endpoint(&self, service: ServiceType, region: &str, interface: &str) -> Option<&str> {
-        service.catalog_types().iter().find_map(|ty| {
-            self.services
-                .iter()
-                .filter(|s| s.service_type == *ty)
-                .flat_map(|s| &s.endpoints)
-                .find(|e| {
-                    e.interface == interface
-                        && (e.region_id.as_deref() == Some(region)
-                            || e.region.as_deref() == Some(region))
-                })
-                .map(|e| e.url.as_str())
-        })
+        service
+            .catalog_types()
+            .iter()
+            .find_map(|ty| self.endpoint_of_type(ty, Some(region), interface))
+    }
+
+    /// The URL of a catalog type for `interface`, in `region` if given.
+    pub fn endpoint_of_type(
+        &self,
+        ty: &str,
+        region: Option<&str>,
+        interface: &str,
+    ) -> Option<&str> {
+        self.services
+            .iter()
+            .filter(|s| s.service_type == ty)
+            .flat_map(|s| &s.endpoints)
+            .find(|e| {
+                e.interface == interface
+                    && region.is_none_or(|r| {
+                        e.region_id.as_deref() == Some(r) || e.region.as_deref() == Some(r)
+                    })
+            })
+            .map(|e| e.url.as_str())
     }
 }
 

@@ -11,12 +11,14 @@
 
 mod catalog;
 mod error;
+mod keystone;
 mod microversion;
 mod probe;
 mod session;
 
 pub use catalog::{Catalog, ServiceType};
 pub use error::{PodError, parse_fault};
+pub use keystone::{Credentials, ScopedToken, password_login};
 pub use microversion::{Microversion, VersionRange};
 pub use probe::PodClient;
-pub use session::{Credentials, PodBody, PodRequest, PodResponse, PodSession, SessionConfig};
+pub use session::{PodBody, PodRequest, PodResponse, PodSession, SessionConfig};

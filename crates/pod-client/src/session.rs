@@ -10,38 +10,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::catalog::{Catalog, ServiceType};
+use crate::catalog::ServiceType;
 use crate::error::{PodError, parse_fault, root_cause};
+use crate::keystone::{Credentials, ScopedToken, password_login};
 use crate::microversion::{Microversion, VersionRange};
-
-/// The gateway's credentials for a pod.
-#[derive(Clone)]
-pub struct Credentials {
-    pub auth_url: String,
-    pub username: String,
-    pub password: String,
-    pub project_name: String,
-    pub user_domain_name: String,
-    pub project_domain_name: String,
-}
-
-// Never print the password.
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("auth_url", &self.auth_url)
-            .field("username", &self.username)
-            .field("project_name", &self.project_name)
-            .finish_non_exhaustive()
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
@@ -71,14 +50,7 @@ impl SessionConfig {
     }
 }
 
-/// A scoped token and what came with it.
-#[derive(Debug)]
-struct Token {
-    value: String,
-    expires_at: DateTime<Utc>,
-    project_id: String,
-    catalog: Catalog,
-}
+type Token = ScopedToken;
 
 /// One call to a service of the pod.
 #[derive(Clone, Debug)]
@@ -231,45 +203,13 @@ impl PodSession {
 
     async fn login(&self) -> Result<Token, PodError> {
         self.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let c = &self.config.credentials;
-        let body = json!({"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": c.username, "domain": {"name": c.user_domain_name}, "password": c.password}}},
-            "scope": {"project": {"name": c.project_name, "domain": {"name": c.project_domain_name}}}
-        }});
-        let url = format!("{}/auth/tokens", c.auth_url.trim_end_matches('/'));
-        let resp =
-            self.http.post(&url).json(&body).send().await.map_err(|e| self.transport_error(e))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
-        if status != 201 && status != 200 {
-            let (kind, message) = parse_fault(status, &bytes);
-            return Err(PodError::Auth(format!("HTTP {status} {kind}: {message}")));
-        }
-        let value = headers
-            .get("x-subject-token")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| PodError::Auth("no X-Subject-Token in the answer".into()))?
-            .to_string();
-        let doc: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| PodError::Auth(format!("the token body is not JSON: {e}")))?;
-        let token = &doc["token"];
-        let expires_at = token["expires_at"]
-            .as_str()
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&Utc))
-            .ok_or_else(|| PodError::Auth("the token has no valid expires_at".into()))?;
-        let project_id = token["project"]["id"]
-            .as_str()
-            .ok_or_else(|| PodError::Auth("the token is not scoped to a project".into()))?
-            .to_string();
-        let catalog = Catalog {
-            services: serde_json::from_value(token["catalog"].clone())
-                .map_err(|e| PodError::Auth(format!("the token's catalog is malformed: {e}")))?,
-        };
-        tracing::debug!(region = %self.config.region, %expires_at, "logged in to the pod");
-        Ok(Token { value, expires_at, project_id, catalog })
+        let token =
+            password_login(&self.http, &self.config.credentials).await.map_err(|e| match e {
+                PodError::Timeout(_) => PodError::Timeout(self.config.timeout),
+                other => other,
+            })?;
+        tracing::debug!(region = %self.config.region, expires_at = %token.expires_at, "logged in to the pod");
+        Ok(token)
     }
 
     /// The project the session's token is scoped to in the pod.

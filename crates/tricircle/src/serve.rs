@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
-use tricircle_api::{ApiState, BootstrapTokenAuth, HttpSettings};
+use tricircle_api::{ApiState, EmbeddedIdentityAuth, HttpSettings};
 use tricircle_common::config::{Config, LogFormat};
 use tricircle_common::random;
+use tricircle_core::identity::bootstrap::bootstrap;
 use tricircle_core::pod_check::PodCheck;
 use tricircle_core::{App, SecretBox, Settings};
 use tricircle_jobs::{Runner, RunnerConfig};
@@ -63,28 +64,26 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// The bootstrap admin token: from the configuration, else from the token
-/// file, else a new one written to the token file (mode 0600). The token
-/// itself is never logged.
-fn bootstrap_token(config: &Config) -> anyhow::Result<String> {
-    if let Some(t) = &config.auth.bootstrap_token {
-        return Ok(t.trim().to_string());
+/// A secret from the configuration, else from its file, else a new one
+/// written to that file (mode 0600). Secrets are never logged.
+fn secret_from(configured: Option<&str>, path: &Path, what: &str) -> anyhow::Result<String> {
+    if let Some(t) = configured {
+        return Ok(t.to_string());
     }
-    let path = config.bootstrap_token_file();
-    match std::fs::read_to_string(&path) {
+    match std::fs::read_to_string(path) {
         Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
-        Ok(_) => anyhow::bail!("bootstrap token file {} is empty", path.display()),
+        Ok(_) => anyhow::bail!("{what} file {} is empty", path.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let token = random::token_hex();
-    write_private(&path, &format!("{token}\n"))
+    let secret = random::token_hex();
+    write_private(path, &format!("{secret}\n"))
         .with_context(|| format!("cannot write {}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated a bootstrap admin token");
-    Ok(token)
+    tracing::info!(path = %path.display(), "generated the {what}");
+    Ok(secret)
 }
 
 #[cfg(unix)]
@@ -122,8 +121,22 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let secrets =
         SecretBox::load_or_create(&config.secret_key_file()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let token = bootstrap_token(&config)?;
-    let app = App::new(store.clone(), secrets, Settings::new(config.api.pagination_max_limit));
+    let token = secret_from(
+        config.auth.bootstrap_token.as_deref(),
+        &config.bootstrap_token_file(),
+        "bootstrap admin token",
+    )?;
+    let admin_password = secret_from(
+        config.identity.admin_password.as_deref(),
+        &config.admin_password_file(),
+        "admin password",
+    )?;
+    bootstrap(&store, &admin_password)
+        .await
+        .map_err(|e| anyhow::anyhow!("identity bootstrap: {e}"))?;
+    let mut settings = Settings::new(config.api.pagination_max_limit);
+    settings.identity.token_ttl = Duration::from_secs(config.identity.token_ttl_secs);
+    let app = App::new(store.clone(), secrets, settings);
     let pod_client = PodClient::new(Duration::from_secs(config.pods.request_timeout_secs))
         .map_err(|e| anyhow::anyhow!("cannot build the pod client: {e}"))?;
     let owner = format!("{}-{}", std::process::id(), &random::token_hex()[..8]);
@@ -132,9 +145,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let stop_jobs = CancellationToken::new();
     let jobs = tokio::spawn(runner.run(stop_jobs.clone()));
     let state = ApiState {
-        app,
-        auth: Arc::new(BootstrapTokenAuth::new(token)),
+        app: app.clone(),
+        auth: Arc::new(EmbeddedIdentityAuth::new(
+            app,
+            config.auth.accept_bootstrap_token.then_some(token),
+        )),
         public_url: config.api.public_url.clone(),
+        region: config.identity.region.clone(),
     };
     let router =
         tricircle_api::router(state, &HttpSettings { max_body_bytes: config.api.max_body_bytes });

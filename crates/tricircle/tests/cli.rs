@@ -258,3 +258,57 @@ fn db_migrate_creates_the_database_and_key() {
         Command::new(BIN).args(["db", "migrate"]).current_dir(d).output().unwrap().status.success()
     );
 }
+
+#[test]
+fn password_login_finds_the_admin_api_in_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = start(d, &write_config(d));
+    let password = std::fs::read_to_string(d.join(".tricircle/admin-password")).unwrap();
+    let password = password.trim();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |pw: &str, args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(elsewhere.path())
+            .env("OS_AUTH_URL", format!("{}/identity/v3", server.endpoint))
+            .env("OS_USERNAME", "admin")
+            .env("OS_PASSWORD", pw)
+            .env("OS_PROJECT_NAME", "admin")
+            .env_remove("OS_ENDPOINT")
+            .env_remove("OS_TOKEN")
+            .env_remove("OS_CLOUD")
+            .output()
+            .unwrap()
+    };
+    let out = run(password, &["pod", "add", "--region", "Pod1", "--az", "az1", "-f", "json"]);
+    assert_eq!(json_of(&out)["region_name"], "Pod1");
+    let bad = run("wrong", &["pod", "list"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("cannot log in") && err.contains("401"), "{err}");
+    assert!(!err.contains("wrong"), "the password is not echoed: {err}");
+
+    // The same through a clouds.yaml password entry, as openstackclient reads it.
+    std::fs::write(
+        d.join("clouds.yaml"),
+        format!(
+            "clouds:\n  tc:\n    auth:\n      auth_url: {}/identity/v3\n      username: admin\n      password: {password}\n      project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: RegionOne\n",
+            server.endpoint
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["pod", "list", "-f", "json"])
+        .current_dir(elsewhere.path())
+        .env("OS_CLIENT_CONFIG_FILE", d.join("clouds.yaml"))
+        .env("OS_CLOUD", "tc")
+        .env_remove("OS_AUTH_URL")
+        .env_remove("OS_ENDPOINT")
+        .env_remove("OS_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(json_of(&out)[0]["region_name"], "Pod1");
+    let log = std::fs::read_to_string(d.join("serve.log")).unwrap();
+    assert!(!log.contains(password), "the admin password is not logged");
+}

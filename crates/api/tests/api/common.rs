@@ -19,6 +19,7 @@ use tricircle_store::testing::{Backend, TestDb};
 pub const ADMIN: &str = "admin-token";
 pub const MEMBER: &str = "member-token";
 pub const PAGE_MAX: u32 = 50;
+pub const ADMIN_PASSWORD: &str = "bootstrap-pw";
 
 struct TestAuth;
 
@@ -62,7 +63,22 @@ impl Gateway {
     pub async fn start_on(db: TestDb) -> Gateway {
         let app =
             App::new(db.store.clone(), SecretBox::from_key([42; 32]), Settings::new(PAGE_MAX));
-        let state = ApiState { app, auth: Arc::new(TestAuth), public_url: None };
+        Self::serve(db, app, Arc::new(TestAuth)).await
+    }
+
+    /// A gateway whose callers authenticate with the embedded identity
+    /// service, bootstrapped with `admin` / [`ADMIN_PASSWORD`].
+    pub async fn start_embedded(backend: Backend) -> Option<Gateway> {
+        let db = TestDb::new(backend).await?;
+        tricircle_core::identity::bootstrap::bootstrap(&db.store, ADMIN_PASSWORD).await.unwrap();
+        let app =
+            App::new(db.store.clone(), SecretBox::from_key([42; 32]), Settings::new(PAGE_MAX));
+        let auth = Arc::new(tricircle_api::EmbeddedIdentityAuth::new(app.clone(), None));
+        Some(Self::serve(db, app, auth).await)
+    }
+
+    async fn serve(db: TestDb, app: App, auth: Arc<dyn Authenticator>) -> Gateway {
+        let state = ApiState { app, auth, public_url: None, region: "RegionOne".into() };
         let router = tricircle_api::router(state, &HttpSettings { max_body_bytes: 16 * 1024 });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

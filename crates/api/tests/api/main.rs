@@ -5,6 +5,7 @@
 mod common;
 mod cross_cutting;
 mod fuzz;
+mod identity;
 mod jobs;
 mod openapi;
 mod pod_health;

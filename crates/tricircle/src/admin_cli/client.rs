@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{CliError, ConnectArgs, cloud};
+use tricircle_pod_client::{Credentials, password_login};
+
+use super::cloud::{self, Cloud};
+use super::{CliError, ConnectArgs};
 
 const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:19999";
 const ADMIN_PREFIX: &str = "/admin/v1.0";
@@ -29,17 +32,59 @@ pub fn segment(s: &str) -> String {
 }
 
 impl AdminClient {
-    pub fn from_args(args: &ConnectArgs) -> Result<Self, CliError> {
-        let from_cloud = match &args.os_cloud {
-            Some(name) => Some(cloud::load(name)?),
-            None => None,
+    /// Find the gateway and a token: `--os-token`, else the cloud of
+    /// `--os-cloud`, else a password login with `--os-auth-url` and friends,
+    /// else the bootstrap token a local `tricircle serve` wrote.
+    pub async fn from_args(args: &ConnectArgs) -> Result<Self, CliError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| CliError::Connect(format!("cannot build an HTTP client: {e}")))?;
+        let cloud = match (&args.os_token, &args.os_cloud, &args.os_auth_url) {
+            (Some(_), _, _) => None,
+            (None, Some(name), _) => Some(cloud::load(name)?),
+            (None, None, Some(auth_url)) => {
+                let need = |v: &Option<String>, flag: &str| {
+                    v.clone().ok_or_else(|| CliError::Usage(format!("--os-auth-url needs {flag}")))
+                };
+                Some(Cloud::Password {
+                    credentials: Credentials {
+                        auth_url: auth_url.clone(),
+                        username: need(&args.os_username, "--os-username")?,
+                        password: need(&args.os_password, "--os-password")?,
+                        project_name: need(&args.os_project_name, "--os-project-name")?,
+                        user_domain_name: args.os_user_domain_name.clone(),
+                        project_domain_name: args.os_project_domain_name.clone(),
+                    },
+                    region: args.os_region_name.clone(),
+                })
+            }
+            (None, None, None) => None,
         };
-        let endpoint = args
-            .os_endpoint
-            .clone()
-            .or_else(|| from_cloud.as_ref().and_then(|c| c.endpoint.clone()))
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-        let token = match args.os_token.clone().or_else(|| from_cloud.and_then(|c| c.token)) {
+        let (endpoint, token) = match cloud {
+            None => (args.os_endpoint.clone(), args.os_token.clone()),
+            Some(Cloud::Token { endpoint, token }) => {
+                (args.os_endpoint.clone().or(endpoint), token)
+            }
+            Some(Cloud::Password { credentials, region }) => {
+                let login = password_login(&http, &credentials).await.map_err(|e| {
+                    CliError::Connect(format!("cannot log in at {}: {e}", credentials.auth_url))
+                })?;
+                let from_catalog = login
+                    .catalog
+                    .endpoint_of_type("tricircle", region.as_deref(), "public")
+                    .map(str::to_string);
+                let endpoint = args.os_endpoint.clone().or(from_catalog).ok_or_else(|| {
+                    CliError::Usage(
+                        "the catalog has no `tricircle` (admin API) endpoint; pass --os-endpoint"
+                            .into(),
+                    )
+                })?;
+                (Some(endpoint), Some(login.value))
+            }
+        };
+        let endpoint = endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let token = match token {
             Some(t) => t,
             None => default_token()?,
         };
@@ -49,10 +94,6 @@ impl AdminClient {
         } else {
             format!("{endpoint}{ADMIN_PREFIX}")
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| CliError::Connect(format!("cannot build an HTTP client: {e}")))?;
         Ok(AdminClient { http, base, token })
     }
 

@@ -1,8 +1,10 @@
 //! Reading a cloud from clouds.yaml, where openstackclient looks for it.
 //!
-//! Until the identity service lands, the admin commands use token auth:
-//! `auth_type: token_endpoint` (or `admin_token`) with `auth.endpoint` and
-//! `auth.token`, as openstackclient's token-endpoint plugin does.
+//! Two kinds of entry work: `auth_type: password` (the default; `auth_url`,
+//! `username`, `password`, `project_name` and the domains), which logs in to
+//! the gateway's Keystone and finds the admin API in the catalog (type
+//! `tricircle`), and `auth_type: token_endpoint` (or `admin_token`) with
+//! `auth.endpoint` and `auth.token`.
 
 use std::path::PathBuf;
 
@@ -10,10 +12,10 @@ use serde::Deserialize;
 
 use super::CliError;
 
-#[derive(Debug, Default)]
-pub struct Cloud {
-    pub endpoint: Option<String>,
-    pub token: Option<String>,
+#[derive(Debug)]
+pub enum Cloud {
+    Token { endpoint: Option<String>, token: Option<String> },
+    Password { credentials: tricircle_pod_client::Credentials, region: Option<String> },
 }
 
 #[derive(Deserialize)]
@@ -26,6 +28,7 @@ struct CloudEntry {
     auth_type: Option<String>,
     #[serde(default)]
     auth: AuthEntry,
+    region_name: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -33,6 +36,12 @@ struct AuthEntry {
     endpoint: Option<String>,
     url: Option<String>,
     token: Option<String>,
+    auth_url: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    project_name: Option<String>,
+    user_domain_name: Option<String>,
+    project_domain_name: Option<String>,
 }
 
 fn candidates() -> Vec<PathBuf> {
@@ -55,18 +64,45 @@ pub fn load(name: &str) -> Result<Cloud, CliError> {
             CliError::Usage(format!("{}: not a valid clouds.yaml: {e}", path.display()))
         })?;
         let Some(entry) = file.clouds.get(name) else { continue };
-        let auth_type = entry.auth_type.as_deref().unwrap_or("password");
-        if !matches!(auth_type, "token_endpoint" | "admin_token" | "token") {
-            return Err(CliError::Usage(format!(
-                "cloud {name} in {} uses auth_type {auth_type}; the admin commands accept \
-                 token_endpoint (auth.endpoint and auth.token) until Keystone auth lands",
+        let a = &entry.auth;
+        return match entry.auth_type.as_deref().unwrap_or("password") {
+            "token_endpoint" | "admin_token" | "token" => Ok(Cloud::Token {
+                endpoint: a.endpoint.clone().or_else(|| a.url.clone()),
+                token: a.token.clone(),
+            }),
+            "password" | "v3password" => {
+                let missing = |k: &str| {
+                    CliError::Usage(format!(
+                        "cloud {name} in {}: auth.{k} is missing",
+                        path.display()
+                    ))
+                };
+                Ok(Cloud::Password {
+                    credentials: tricircle_pod_client::Credentials {
+                        auth_url: a.auth_url.clone().ok_or_else(|| missing("auth_url"))?,
+                        username: a.username.clone().ok_or_else(|| missing("username"))?,
+                        password: a.password.clone().ok_or_else(|| missing("password"))?,
+                        project_name: a
+                            .project_name
+                            .clone()
+                            .ok_or_else(|| missing("project_name"))?,
+                        user_domain_name: a
+                            .user_domain_name
+                            .clone()
+                            .unwrap_or_else(|| "Default".into()),
+                        project_domain_name: a
+                            .project_domain_name
+                            .clone()
+                            .unwrap_or_else(|| "Default".into()),
+                    },
+                    region: entry.region_name.clone(),
+                })
+            }
+            other => Err(CliError::Usage(format!(
+                "cloud {name} in {} uses auth_type {other}; use password or token_endpoint",
                 path.display()
-            )));
-        }
-        return Ok(Cloud {
-            endpoint: entry.auth.endpoint.clone().or_else(|| entry.auth.url.clone()),
-            token: entry.auth.token.clone(),
-        });
+            ))),
+        };
     }
     Err(CliError::Usage(format!("cloud {name} is not in any clouds.yaml")))
 }

@@ -30,6 +30,22 @@ pub struct ConnectArgs {
     /// An admin token (default: the bootstrap token in ./.tricircle/admin-token).
     #[arg(long, env = "OS_TOKEN", global = true, hide_env_values = true)]
     pub os_token: Option<String>,
+    /// Log in with a password at this Keystone v3 URL (the gateway's
+    /// /identity/v3) instead of using a token.
+    #[arg(long, env = "OS_AUTH_URL", global = true)]
+    pub os_auth_url: Option<String>,
+    #[arg(long, env = "OS_USERNAME", global = true)]
+    pub os_username: Option<String>,
+    #[arg(long, env = "OS_PASSWORD", global = true, hide_env_values = true)]
+    pub os_password: Option<String>,
+    #[arg(long, env = "OS_PROJECT_NAME", global = true)]
+    pub os_project_name: Option<String>,
+    #[arg(long, env = "OS_USER_DOMAIN_NAME", global = true, default_value = "Default")]
+    pub os_user_domain_name: String,
+    #[arg(long, env = "OS_PROJECT_DOMAIN_NAME", global = true, default_value = "Default")]
+    pub os_project_domain_name: String,
+    #[arg(long, env = "OS_REGION_NAME", global = true)]
+    pub os_region_name: Option<String>,
     /// Output format.
     #[arg(short = 'f', long = "format", value_enum, default_value_t = Format::Table, global = true)]
     pub format: Format,
@@ -169,7 +185,7 @@ async fn run(
     connect: ConnectArgs,
     f: impl AsyncFnOnce(&AdminClient, Format) -> Result<(), CliError>,
 ) -> ExitCode {
-    let client = match AdminClient::from_args(&connect) {
+    let client = match AdminClient::from_args(&connect).await {
         Ok(c) => c,
         Err(e) => return e.report(),
     };
