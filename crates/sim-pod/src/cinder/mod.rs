@@ -73,6 +73,11 @@ pub fn router() -> Router<Pod> {
         .route("/limits", op(M::GET, "volume.limits_show", types::limits))
         .route("/os-availability-zone", op(M::GET, "volume.availability_zone_list", types::az_list))
         .route("/os-services", op(M::GET, "volume.service_list", types::service_list))
+        .route("/os-quota-sets/{project}", op(M::GET, "volume.quota_show", types::quota_show))
+        .route(
+            "/os-quota-sets/{project}/defaults",
+            op(M::GET, "volume.quota_defaults", types::quota_show),
+        )
 }
 
 pub(crate) fn bad(msg: impl Into<String>) -> ApiError {

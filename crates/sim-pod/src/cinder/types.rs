@@ -165,3 +165,40 @@ pub async fn service_list(State(pod): State<Pod>, ctx: Ctx) -> ApiResult {
     .collect();
     Ok(json_resp(200, json!({"services": list})))
 }
+
+/// Cinder's default quotas, with usage when `?usage=true` (no enforcement).
+pub async fn quota_show(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    q: crate::http::Query,
+    axum::extract::Path(project): axum::extract::Path<String>,
+) -> ApiResult {
+    if project != ctx.project_id {
+        admin(&ctx, "quotas:show")?;
+    }
+    let st = pod.read();
+    let vols: Vec<_> = st.volume.volumes.values().filter(|v| v.project_id == project).collect();
+    let snaps = st.volume.snapshots.values().filter(|s| s.project_id == project).count() as u64;
+    let backups: Vec<_> = st.volume.backups.values().filter(|b| b.project_id == project).collect();
+    let usage = [
+        ("volumes", 10i64, vols.len() as u64),
+        ("snapshots", 10, snaps),
+        ("gigabytes", 1000, vols.iter().map(|v| v.size).sum()),
+        ("backups", 10, backups.len() as u64),
+        ("backup_gigabytes", 1000, backups.iter().map(|b| b.size).sum()),
+        ("per_volume_gigabytes", -1, 0),
+        ("groups", 10, 0),
+    ];
+    let detail = q.flag("usage");
+    let mut m = serde_json::Map::new();
+    m.insert("id".into(), json!(project));
+    for (k, limit, used) in usage {
+        let v = if detail {
+            json!({"limit": limit, "in_use": used, "reserved": 0, "allocated": 0})
+        } else {
+            json!(limit)
+        };
+        m.insert(k.into(), v);
+    }
+    Ok(json_resp(200, json!({"quota_set": m})))
+}

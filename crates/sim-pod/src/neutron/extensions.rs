@@ -11,6 +11,7 @@ use crate::http::{ApiResult, Ctx, json_resp};
 use crate::pod::Pod;
 
 const EXTENSIONS: &[(&str, &str, &str)] = &[
+    ("agent", "agent", "The agent management extension."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("availability_zone", "Availability Zone", "The availability zone extension."),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
@@ -117,14 +118,120 @@ pub async fn show(_ctx: Ctx, Path(alias): Path<String>) -> ApiResult {
     Ok(json_resp(200, json!({"extension": ext(a, n, d)})))
 }
 
-pub async fn quota_show(
-    State(_pod): State<Pod>,
+const QUOTAS: &[(&str, i64)] = &[
+    ("network", 100),
+    ("subnet", 100),
+    ("port", 500),
+    ("router", 10),
+    ("floatingip", 50),
+    ("security_group", 10),
+    ("security_group_rule", 100),
+    ("rbac_policy", 10),
+    ("subnetpool", -1),
+];
+
+pub async fn quota_show(_ctx: Ctx, Path(_project): Path<String>) -> ApiResult {
+    let q: serde_json::Map<String, Value> =
+        QUOTAS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    Ok(json_resp(200, json!({ "quota": q })))
+}
+
+/// Quotas with usage (`/quotas/{project}/details`).
+pub async fn quota_details(
+    State(pod): State<Pod>,
     _ctx: Ctx,
-    Path(_project): Path<String>,
+    Path(project): Path<String>,
 ) -> ApiResult {
-    Ok(json_resp(
-        200,
-        json!({"quota": {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 50,
-                         "security_group": 10, "security_group_rule": 100, "rbac_policy": 10, "subnetpool": -1}}),
-    ))
+    let st = pod.read();
+    let n = &st.network;
+    let used = |k: &str| -> usize {
+        match k {
+            "network" => n.networks.values().filter(|x| x.project_id == project).count(),
+            "subnet" => n.subnets.values().filter(|x| x.project_id == project).count(),
+            "port" => n.ports.values().filter(|x| x.project_id == project).count(),
+            "router" => n.routers.values().filter(|x| x.project_id == project).count(),
+            "floatingip" => n.floating_ips.values().filter(|x| x.project_id == project).count(),
+            "security_group" => {
+                n.security_groups.values().filter(|x| x.project_id == project).count()
+            }
+            "security_group_rule" => {
+                n.sg_rules.values().filter(|x| x.project_id == project).count()
+            }
+            _ => 0,
+        }
+    };
+    let q: serde_json::Map<String, Value> = QUOTAS
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!({"limit": v, "used": used(k), "reserved": 0})))
+        .collect();
+    Ok(json_resp(200, json!({ "quota": q })))
+}
+
+/// Network and router availability zones: the pod's one zone.
+pub async fn az_list(State(pod): State<Pod>, _ctx: Ctx) -> ApiResult {
+    let zones: Vec<Value> = ["network", "router"]
+        .iter()
+        .map(|r| json!({"name": pod.az, "resource": r, "state": "available"}))
+        .collect();
+    Ok(json_resp(200, json!({"availability_zones": zones})))
+}
+
+/// One Open vSwitch agent per simulated host (its tunnel endpoint in
+/// `configurations.tunneling_ip`), and an L3 and a DHCP agent on the controller.
+pub async fn agent_list(State(pod): State<Pod>, ctx: Ctx, q: crate::http::Query) -> ApiResult {
+    if !ctx.is_admin {
+        return Err(crate::http::ApiError::forbidden(
+            super::SVC,
+            "rule:get_agent is disallowed by policy",
+        ));
+    }
+    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
+    let agent = |id: String, ty: &str, binary: &str, host: &str, topic: &str, conf: Value| {
+        json!({"id": id, "agent_type": ty, "binary": binary, "host": host, "topic": topic,
+               "alive": true, "admin_state_up": true, "configurations": conf,
+               "availability_zone": if ty == "Open vSwitch agent" { Value::Null } else { json!(pod.az) },
+               "created_at": now, "started_at": now, "heartbeat_timestamp": now,
+               "description": null, "resources_synced": null, "resource_versions": {}})
+    };
+    let controller = format!("{}-controller", pod.region.to_lowercase());
+    let mut list: Vec<Value> = pod
+        .hosts
+        .iter()
+        .map(|h| {
+            agent(
+                stable_id(&format!("ovs-{}", h.name)),
+                "Open vSwitch agent",
+                "neutron-openvswitch-agent",
+                &h.name,
+                "N/A",
+                json!({"tunneling_ip": h.tunnel_ip.to_string(), "tunnel_types": ["vxlan"],
+                       "l2_population": true, "bridge_mappings": {}}),
+            )
+        })
+        .collect();
+    let l3 = json!({"agent_mode": "legacy"});
+    list.push(agent(stable_id("l3"), "L3 agent", "neutron-l3-agent", &controller, "l3_agent", l3));
+    let dhcp = json!({});
+    list.push(agent(
+        stable_id("dhcp"),
+        "DHCP agent",
+        "neutron-dhcp-agent",
+        &controller,
+        "dhcp_agent",
+        dhcp,
+    ));
+    let list: Vec<Value> = list
+        .into_iter()
+        .filter(|a| q.get("agent_type").is_none_or(|t| a["agent_type"] == t))
+        .filter(|a| q.get("host").is_none_or(|h| a["host"] == h))
+        .collect();
+    Ok(json_resp(200, json!({"agents": list})))
+}
+
+fn stable_id(seed: &str) -> String {
+    use md5::{Digest, Md5};
+    let d = Md5::digest(seed.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d);
+    uuid::Uuid::from_bytes(b).to_string()
 }

@@ -102,6 +102,15 @@ pub fn router() -> Router<Pod> {
             op(M::DELETE, "network.security_group_rule_delete", secgroups::rule_delete),
         )
         .route("/quotas/{project}", op(M::GET, "network.quota_show", extensions::quota_show))
+        .route(
+            "/quotas/{project}/details",
+            op(M::GET, "network.quota_show_details", extensions::quota_details),
+        )
+        .route(
+            "/availability_zones",
+            op(M::GET, "network.availability_zone_list", extensions::az_list),
+        )
+        .route("/agents", op(M::GET, "network.agent_list", extensions::agent_list))
 }
 
 pub(crate) fn bad(msg: impl Into<String>) -> ApiError {

@@ -253,3 +253,93 @@ fn host_uuid(name: &str) -> String {
     b.copy_from_slice(&d);
     uuid::Uuid::from_bytes(b).to_string()
 }
+
+/// Nova's default quotas (no enforcement: the sim reports, it does not refuse).
+fn quota_limits(ctx: &Ctx) -> Vec<(&'static str, i64)> {
+    let mut q = vec![
+        ("cores", 20),
+        ("instances", 10),
+        ("key_pairs", 100),
+        ("metadata_items", 128),
+        ("ram", 51200),
+        ("server_groups", 10),
+        ("server_group_members", 10),
+    ];
+    if !ctx.mv.ge(2, 57) {
+        q.extend([
+            ("injected_files", 5),
+            ("injected_file_content_bytes", 10240),
+            ("injected_file_path_bytes", 255),
+        ]);
+    }
+    if !ctx.mv.ge(2, 36) {
+        q.extend([
+            ("fixed_ips", -1),
+            ("floating_ips", 10),
+            ("security_group_rules", 20),
+            ("security_groups", 10),
+        ]);
+    }
+    q
+}
+
+fn quota_usage(pod: &Pod, project: &str, key: &str) -> u64 {
+    let st = pod.read();
+    let servers = st.compute.servers.values().filter(|s| s.project_id == project);
+    match key {
+        "cores" => servers.map(|s| s.flavor.vcpus).sum(),
+        "ram" => servers.map(|s| s.flavor.ram).sum(),
+        "instances" => servers.count() as u64,
+        "server_groups" => {
+            st.compute.server_groups.values().filter(|g| g.project_id == project).count() as u64
+        }
+        _ => 0,
+    }
+}
+
+fn quota_body(pod: &Pod, ctx: &Ctx, project: &str, detail: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(project));
+    for (k, v) in quota_limits(ctx) {
+        let val = if detail {
+            json!({"limit": v, "in_use": quota_usage(pod, project, k), "reserved": 0})
+        } else {
+            json!(v)
+        };
+        m.insert(k.into(), val);
+    }
+    json!({"quota_set": m})
+}
+
+fn quota_project(ctx: &Ctx, project: &str) -> ApiResult<()> {
+    if project != ctx.project_id {
+        admin(ctx, "os-quota-sets:show")?;
+    }
+    Ok(())
+}
+
+pub async fn quota_show(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    Path(project): Path<String>,
+) -> ApiResult {
+    quota_project(&ctx, &project)?;
+    Ok(json_resp(200, quota_body(&pod, &ctx, &project, false)))
+}
+
+pub async fn quota_detail(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    Path(project): Path<String>,
+) -> ApiResult {
+    quota_project(&ctx, &project)?;
+    Ok(json_resp(200, quota_body(&pod, &ctx, &project, true)))
+}
+
+pub async fn quota_defaults(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    Path(project): Path<String>,
+) -> ApiResult {
+    Ok(json_resp(200, quota_body(&pod, &ctx, &project, false)))
+}

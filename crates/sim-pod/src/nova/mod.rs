@@ -147,6 +147,15 @@ pub fn router() -> Router<Pod> {
             op(M::GET, "compute.hypervisor_list_detail", misc::hypervisor_detail),
         )
         .route("/os-services", op(M::GET, "compute.service_list", misc::service_list))
+        .route("/os-quota-sets/{project}", op(M::GET, "compute.quota_show", misc::quota_show))
+        .route(
+            "/os-quota-sets/{project}/detail",
+            op(M::GET, "compute.quota_show_detail", misc::quota_detail),
+        )
+        .route(
+            "/os-quota-sets/{project}/defaults",
+            op(M::GET, "compute.quota_defaults", misc::quota_defaults),
+        )
 }
 
 pub(crate) fn server_nf(id: &str) -> ApiError {

@@ -326,3 +326,43 @@ async fn shadow_port_with_binding_profile_is_active_and_network_in_use_blocks_de
     assert_eq!(d.body["NeutronError"]["type"], "NetworkInUse");
     pod.shutdown().await;
 }
+
+#[tokio::test]
+async fn agents_report_host_tunnel_endpoints_and_quotas_answer() {
+    let pod = pod().await;
+    let c = Client::admin(&pod).await;
+    let agents = c.get("/networking/v2.0/agents?agent_type=Open%20vSwitch%20agent").await;
+    let agents = agents.body["agents"].as_array().unwrap().clone();
+    let hosts = pod.control().dataplane().hosts;
+    assert_eq!(agents.len(), hosts.len());
+    for h in &hosts {
+        let a = agents.iter().find(|a| a["host"] == h.name.as_str()).unwrap();
+        assert_eq!(a["configurations"]["tunneling_ip"], h.tunnel_ip.to_string());
+    }
+    let demo = Client::user(&pod, "demo", "demo").await;
+    assert_eq!(demo.get("/networking/v2.0/agents").await.status, 403);
+    let az = c.get("/networking/v2.0/availability_zones").await;
+    assert_eq!(az.body["availability_zones"][0]["name"], "nova");
+    c.post("/networking/v2.0/networks", json!({"network": {"name": "x"}})).await;
+    let project = c.get("/identity/v3/auth/projects").await.body["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let q = c.get(&format!("/networking/v2.0/quotas/{project}/details")).await;
+    assert_eq!(q.body["quota"]["network"]["used"], 1);
+    let q = c.nova("GET", &format!("/os-quota-sets/{project}"), None, "2.79").await;
+    assert_eq!(q.body["quota_set"]["instances"], 10);
+    assert!(q.body["quota_set"].get("floating_ips").is_none(), "gone from 2.36");
+    let q = c.cinder("GET", &format!("/os-quota-sets/{project}?usage=true"), None, "3.0").await;
+    assert_eq!(q.body["quota_set"]["volumes"]["in_use"], 0);
+    assert_eq!(
+        demo.nova("GET", &format!("/os-quota-sets/{project}"), None, "2.79").await.status,
+        403
+    );
+    pod.shutdown().await;
+}
