@@ -141,6 +141,15 @@ pub struct PodSession {
     logins: std::sync::atomic::AtomicU64,
 }
 
+/// `http://h/volume/v3` → `http://h/volume/`; `http://h:8776/v3/` → `http://h:8776/`.
+fn unversioned(endpoint: &str) -> Option<String> {
+    let trimmed = endpoint.trim_end_matches('/');
+    let (root, last) = trimmed.rsplit_once('/')?;
+    let is_version =
+        last.starts_with('v') && last[1..].chars().all(|c| c.is_ascii_digit() || c == '.');
+    (is_version && root.contains("://")).then(|| format!("{root}/"))
+}
+
 fn request_id_of(headers: &HeaderMap) -> Option<String> {
     headers.get("x-openstack-request-id").and_then(|v| v.to_str().ok()).map(str::to_string)
 }
@@ -248,20 +257,40 @@ impl PodSession {
             return Ok(*r);
         }
         let Some(_) = service.microversion_name() else { return Ok(None) };
-        let endpoint = self.endpoint(service).await?;
-        let resp = self.http.get(&endpoint).send().await.map_err(|e| self.transport_error(e))?;
+        let token = self.token().await?;
+        let endpoint = self.endpoint_in(&token, service)?;
+        // Like keystoneauth: the versioned endpoint first (Nova answers it
+        // without a token, Cinder only with one), then the service's root.
+        let mut doc = self.version_document(&endpoint, &token.value).await;
+        if doc.is_err()
+            && let Some(root) = unversioned(&endpoint)
+        {
+            doc = self.version_document(&root, &token.value).await;
+        }
+        let doc = doc?;
+        let major = if service == ServiceType::BlockStorage { 3 } else { 2 };
+        let range = VersionRange::from_document(&doc, major);
+        self.versions.lock().await.insert(service, range);
+        Ok(range)
+    }
+
+    async fn version_document(&self, url: &str, token: &str) -> Result<Value, PodError> {
+        let resp = self
+            .http
+            .get(url)
+            .header("X-Auth-Token", token)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
         if !(200..=300).contains(&status) {
             let (kind, message) = parse_fault(status, &bytes);
             return Err(PodError::Service { status, kind, message, request_id: None });
         }
-        let doc: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| PodError::Protocol(format!("{endpoint} is not a version document")))?;
-        let major = if service == ServiceType::BlockStorage { 3 } else { 2 };
-        let range = VersionRange::from_document(&doc, major);
-        self.versions.lock().await.insert(service, range);
-        Ok(range)
+        serde_json::from_slice(&bytes)
+            .map_err(|_| PodError::Protocol(format!("{url} is not a version document")))
     }
 
     /// The microversion to send for `wanted`: `wanted` or the pod's maximum,
@@ -342,5 +371,19 @@ impl PodSession {
             return Ok(PodResponse { status, headers, body, request_id });
         }
         unreachable!("the loop returns on its second attempt")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unversioned;
+
+    #[test]
+    fn unversioned_roots() {
+        assert_eq!(unversioned("http://h/volume/v3").as_deref(), Some("http://h/volume/"));
+        assert_eq!(unversioned("http://h:8776/v3/").as_deref(), Some("http://h:8776/"));
+        assert_eq!(unversioned("http://h:8774/v2.1").as_deref(), Some("http://h:8774/"));
+        assert_eq!(unversioned("http://h/networking"), None);
+        assert_eq!(unversioned("http://h"), None);
     }
 }
