@@ -21,6 +21,10 @@ impl PodClient {
         Ok(PodClient { http, timeout })
     }
 
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// GET the identity endpoint (`.../v3` or its root) and check that it
     /// is a Keystone version document; returns the round-trip time.
     pub async fn probe_identity(&self, auth_url: &str) -> Result<Duration, PodError> {

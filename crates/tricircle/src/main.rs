@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod admin_cli;
 mod serve;
+mod sim_pod;
 
 use admin_cli::{ConnectArgs, JobCommand, PodCommand, RoutingCommand};
 
@@ -52,6 +53,8 @@ enum Command {
         #[command(subcommand)]
         command: JobCommand,
     },
+    /// Run one simulated OpenStack region (Keystone, Nova, Cinder, Neutron, Glance).
+    SimPod(sim_pod::SimPodArgs),
     /// Print the version.
     Version,
 }
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
             Command::Pod { connect, command } => admin_cli::run_pod(connect, command).await,
             Command::Routing { connect, command } => admin_cli::run_routing(connect, command).await,
             Command::Job { connect, command } => admin_cli::run_job(connect, command).await,
+            Command::SimPod(args) => sim_pod::run(args).await,
             Command::Version => {
                 println!("tricircle {}", env!("CARGO_PKG_VERSION"));
                 ExitCode::SUCCESS

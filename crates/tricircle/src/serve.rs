@@ -141,7 +141,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot build the pod client: {e}"))?;
     let owner = format!("{}-{}", std::process::id(), &random::token_hex()[..8]);
     let runner = Runner::new(store.clone(), RunnerConfig::new(owner))
-        .with_handler(PodCheck::new(store.clone(), pod_client));
+        .with_handler(PodCheck::new(app.clone(), pod_client));
     let stop_jobs = CancellationToken::new();
     let jobs = tokio::spawn(runner.run(stop_jobs.clone()));
     let state = ApiState {

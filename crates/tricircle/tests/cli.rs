@@ -312,3 +312,123 @@ fn password_login_finds_the_admin_api_in_the_catalog() {
     let log = std::fs::read_to_string(d.join("serve.log")).unwrap();
     assert!(!log.contains(password), "the admin password is not logged");
 }
+
+/// Poll `pod show` until the pod's health is `up` (the pod_check job ran).
+fn wait_healthy(d: &Path, endpoint: &str, pod_id: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = json_of(&tricircle(d, endpoint, &["pod", "show", pod_id, "-f", "json"]));
+        if last["health"]["status"] == "up" {
+            return last;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("pod never became healthy: {last}");
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_sim_pod_process_registers_as_a_healthy_pod() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut sim = Command::new(BIN)
+        .args([
+            "sim-pod",
+            "--region",
+            "PodX",
+            "--az",
+            "az1",
+            "--listen",
+            "127.0.0.1:0",
+            "--zero-delays",
+        ])
+        .env("TRICIRCLE_SIM_POD_PASSWORD", "pod-pw-123")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(sim.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let auth_url = first.split("auth URL ").nth(1).unwrap().trim().to_string();
+    let mut second = String::new();
+    out.read_line(&mut second).unwrap();
+    assert!(
+        second.contains("user admin, project admin, domain Default, password pod-pw-123"),
+        "{second}"
+    );
+    let _sim = KillOnDrop(sim);
+
+    let server = start(d, &write_config(d));
+    let pod = json_of(&tricircle(
+        d,
+        &server.endpoint,
+        &[
+            "pod",
+            "add",
+            "--region",
+            "PodX",
+            "--az",
+            "az1",
+            "--auth-url",
+            &auth_url,
+            "--username",
+            "admin",
+            "--password",
+            "pod-pw-123",
+            "--project-name",
+            "admin",
+            "--identity",
+            "mapped",
+            "-f",
+            "json",
+        ],
+    ));
+    let healthy = wait_healthy(d, &server.endpoint, pod["pod_id"].as_str().unwrap());
+    assert!(healthy["health"]["latency_ms"].as_i64().unwrap() >= 0);
+}
+
+/// The gated suite: register the real region of `scripts/real-openstack`
+/// from its clouds.yaml (`TRICIRCLE_REAL_CLOUDS`) and see it healthy.
+#[test]
+fn a_real_region_registers_from_its_clouds_yaml() {
+    let Ok(clouds) = std::env::var("TRICIRCLE_REAL_CLOUDS") else {
+        eprintln!("skipped: TRICIRCLE_REAL_CLOUDS is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = start(d, &write_config(d));
+    let pod = json_of(&tricircle(
+        d,
+        &server.endpoint,
+        &[
+            "pod",
+            "add",
+            "--from-cloud",
+            "real",
+            "--clouds-file",
+            &clouds,
+            "--az",
+            "az-real",
+            "--identity",
+            "mapped",
+            "-f",
+            "json",
+        ],
+    ));
+    assert_eq!(pod["region_name"], "RegionOne");
+    assert_eq!(pod["has_credentials"], true);
+    wait_healthy(d, &server.endpoint, pod["pod_id"].as_str().unwrap());
+    let table = tricircle(d, &server.endpoint, &["pod", "list"]);
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(text.lines().any(|l| l.contains("RegionOne") && l.contains("| up")), "{text}");
+}

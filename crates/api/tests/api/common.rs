@@ -43,6 +43,7 @@ impl Authenticator for TestAuth {
 
 pub struct Gateway {
     pub base: String,
+    pub app: App,
     pub http: reqwest::Client,
     pub db: TestDb,
     server: tokio::task::JoinHandle<()>,
@@ -78,14 +79,15 @@ impl Gateway {
     }
 
     async fn serve(db: TestDb, app: App, auth: Arc<dyn Authenticator>) -> Gateway {
-        let state = ApiState { app, auth, public_url: None, region: "RegionOne".into() };
+        let state =
+            ApiState { app: app.clone(), auth, public_url: None, region: "RegionOne".into() };
         let router = tricircle_api::router(state, &HttpSettings { max_body_bytes: 16 * 1024 });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
-        Gateway { base: format!("http://{addr}"), http: reqwest::Client::new(), db, server }
+        Gateway { base: format!("http://{addr}"), app, http: reqwest::Client::new(), db, server }
     }
 
     pub fn store(&self) -> &Store {

@@ -25,6 +25,34 @@ async fn identity_stub() -> String {
 }
 
 gateway_tests! {
+    async fn the_check_logs_in_with_the_pod_credentials(gw: &Gateway) {
+        let sim = tricircle_sim_pod::start(tricircle_sim_pod::SimPodConfig::for_tests("PodS")).await.unwrap();
+        let mut ids = Vec::new();
+        for (region, password) in [("PodS", "secret"), ("PodS2", "secret"), ("PodS3", "wrong-pw")] {
+            let body = json!({"pod": {"region_name": region, "az_name": "az", "auth_url": sim.auth_url(), "identity": "mapped",
+                "credentials": {"username": "admin", "password": password, "project_name": "admin"}}});
+            ids.push(gw.call(Method::POST, "/admin/v1.0/pods", Some(body)).await.ok(201)["pod"]["pod_id"].as_str().unwrap().to_string());
+        }
+        let client = PodClient::new(Duration::from_secs(5)).unwrap();
+        let runner = Runner::new(gw.store().clone(), RunnerConfig::new("test"))
+            .with_handler(PodCheck::new(gw.app.clone(), client));
+        while runner.run_once().await.unwrap().is_some() {}
+        let health = |i: usize| {
+            let id = ids[i].clone();
+            async move { gw.get(&format!("/admin/v1.0/pods/{id}")).await.body["pod"]["health"].clone() }
+        };
+        assert_eq!(health(0).await["status"], "up");
+        let wrong_region = health(1).await;
+        assert_eq!(wrong_region["status"], "down");
+        assert!(wrong_region["error"].as_str().unwrap().contains("no compute endpoint in region PodS2"), "{wrong_region}");
+        let wrong_password = health(2).await;
+        assert_eq!(wrong_password["status"], "down");
+        let error = wrong_password["error"].as_str().unwrap();
+        assert!(error.contains("cannot log in") && !error.contains("wrong-pw"), "{error}");
+        sim.shutdown().await;
+    }
+
+
     async fn registration_checks_the_pod(gw: &Gateway) {
         let up_url = identity_stub().await;
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
@@ -43,7 +71,7 @@ gateway_tests! {
 
         let client = PodClient::new(Duration::from_secs(2)).unwrap();
         let runner = Runner::new(gw.store().clone(), RunnerConfig::new("test"))
-            .with_handler(PodCheck::new(gw.store().clone(), client));
+            .with_handler(PodCheck::new(gw.app.clone(), client));
         while runner.run_once().await.unwrap().is_some() {}
 
         let up = gw.get(&format!("/admin/v1.0/pods/{}", ids[0])).await.ok(200)["pod"]["health"].clone();

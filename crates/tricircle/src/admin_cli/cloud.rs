@@ -57,9 +57,30 @@ fn candidates() -> Vec<PathBuf> {
     v
 }
 
+/// A password cloud's credentials and region, for `pod add --from-cloud`.
+pub fn load_password_cloud(
+    name: &str,
+    file: Option<&std::path::Path>,
+) -> Result<(tricircle_pod_client::Credentials, Option<String>), CliError> {
+    let paths = match file {
+        Some(f) => vec![f.to_path_buf()],
+        None => candidates(),
+    };
+    match load_from(name, &paths)? {
+        Cloud::Password { credentials, region } => Ok((credentials, region)),
+        Cloud::Token { .. } => Err(CliError::Usage(format!(
+            "cloud {name} uses token auth; a pod needs password credentials"
+        ))),
+    }
+}
+
 pub fn load(name: &str) -> Result<Cloud, CliError> {
-    for path in candidates() {
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+    load_from(name, &candidates())
+}
+
+fn load_from(name: &str, paths: &[PathBuf]) -> Result<Cloud, CliError> {
+    for path in paths {
+        let Ok(text) = std::fs::read_to_string(path) else { continue };
         let file: CloudsFile = serde_yaml_ng::from_str(&text).map_err(|e| {
             CliError::Usage(format!("{}: not a valid clouds.yaml: {e}", path.display()))
         })?;

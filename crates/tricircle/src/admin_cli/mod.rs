@@ -71,8 +71,16 @@ pub enum PodCommand {
 
 #[derive(Args)]
 pub struct PodAddArgs {
+    /// The pod's region name (default with --from-cloud: the cloud's region_name).
+    #[arg(long, required_unless_present = "from_cloud")]
+    region: Option<String>,
+    /// Take auth URL, credentials and region from this cloud of a clouds.yaml
+    /// (such as `real` from scripts/real-openstack).
     #[arg(long)]
-    region: String,
+    from_cloud: Option<String>,
+    /// The clouds.yaml to read --from-cloud from (default: where openstackclient looks).
+    #[arg(long, requires = "from_cloud")]
+    clouds_file: Option<std::path::PathBuf>,
     /// The availability zone this pod serves.
     #[arg(long)]
     az: Option<String>,
@@ -200,6 +208,8 @@ pub async fn run_pod(connect: ConnectArgs, command: PodCommand) -> ExitCode {
         PodCommand::Add(args) => {
             let PodAddArgs {
                 region,
+                from_cloud,
+                clouds_file,
                 az,
                 pod_az,
                 dc,
@@ -212,6 +222,25 @@ pub async fn run_pod(connect: ConnectArgs, command: PodCommand) -> ExitCode {
                 identity,
                 endpoints,
             } = *args;
+            let (region, auth_url, username, password, project_name, user_domain_name, project_domain_name) =
+                match from_cloud {
+                    Some(name) => {
+                        let (c, cloud_region) = cloud::load_password_cloud(&name, clouds_file.as_deref())?;
+                        let region = region.or(cloud_region).ok_or_else(|| {
+                            CliError::Usage(format!("cloud {name} has no region_name; pass --region"))
+                        })?;
+                        (region, Some(c.auth_url), Some(c.username), Some(c.password), Some(c.project_name), c.user_domain_name, c.project_domain_name)
+                    }
+                    None => (
+                        region.unwrap_or_default(),
+                        auth_url,
+                        username,
+                        password,
+                        project_name,
+                        user_domain_name,
+                        project_domain_name,
+                    ),
+                };
             let mut pod = json!({ "region_name": region });
             for (k, v) in [("az_name", az), ("pod_az_name", pod_az), ("dc_name", dc), ("auth_url", auth_url), ("identity", identity)] {
                 if let Some(v) = v {
