@@ -1,0 +1,114 @@
+//! The differential test: the scenario against a real region and a sim pod, compared.
+//!
+//! Set `TRICIRCLE_REAL_CLOUDS` to the `clouds.yaml` of `scripts/real-openstack up` to compare
+//! (cloud `real`, the admin). Without it the scenario still runs against a sim pod and its own
+//! checks must hold; the comparison is then skipped, and says so. Set
+//! `TRICIRCLE_FIDELITY_DUMP=DIR` to write both runs' exchanges as JSON for a closer look.
+
+use std::time::Instant;
+
+use tricircle_fidelity::{Allowlist, Report, Run, Target, compare, run};
+use tricircle_pod_client::Credentials;
+use tricircle_sim_pod::{Delays, SimPodConfig, SimPodHandle};
+
+fn sim_target(pod: &SimPodHandle, region: &str) -> Target {
+    let credentials = Credentials {
+        auth_url: pod.auth_url(),
+        username: "admin".into(),
+        password: "secret".into(),
+        project_name: "admin".into(),
+        user_domain_name: "Default".into(),
+        project_domain_name: "Default".into(),
+    };
+    Target::new("sim", credentials, region).unwrap()
+}
+
+fn tag() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+fn assert_run_ok(run: &Run) {
+    assert!(
+        run.ok(),
+        "the scenario failed against {} (aborted: {:?}):\n  {}",
+        run.label,
+        run.aborted,
+        run.failures.join("\n  ")
+    );
+    // Every flow of the scenario ran to its end.
+    assert!(run.exchanges.len() >= 60, "only {} steps ran", run.exchanges.len());
+    assert_eq!(run.exchanges.last().map(|e| e.step.as_str()), Some("image delete"));
+}
+
+fn dump(runs: &[&Run]) {
+    let Ok(dir) = std::env::var("TRICIRCLE_FIDELITY_DUMP") else { return };
+    std::fs::create_dir_all(&dir).unwrap();
+    for r in runs {
+        let path = format!("{dir}/{}.json", r.label);
+        std::fs::write(&path, serde_json::to_vec_pretty(&r.exchanges).unwrap()).unwrap();
+        println!("wrote {path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_region_and_sim_pod_answer_alike() {
+    let pod = tricircle_sim_pod::start(SimPodConfig::for_tests("SimOne")).await.unwrap();
+    let sim = sim_target(&pod, "SimOne");
+    let tag = tag();
+    let Ok(clouds) = std::env::var("TRICIRCLE_REAL_CLOUDS") else {
+        let s = run(&sim, &tag).await;
+        dump(&[&s]);
+        assert_run_ok(&s);
+        println!(
+            "sim pod: {} requests, scenario checks passed in {:.1} s; \
+             real region not configured, comparison skipped \
+             (set TRICIRCLE_REAL_CLOUDS to the clouds.yaml of scripts/real-openstack up)",
+            s.exchanges.len(),
+            s.elapsed.as_secs_f64()
+        );
+        pod.shutdown().await;
+        return;
+    };
+    let real = Target::from_clouds_yaml("real", &clouds, "real").unwrap();
+    let started = Instant::now();
+    let (r, s) = tokio::join!(run(&real, &tag), run(&sim, &tag));
+    dump(&[&r, &s]);
+    let report = Report::new(&compare(&r.exchanges, &s.exchanges), &Allowlist::builtin());
+    println!("{}", report.render());
+    println!(
+        "real region: {:.1} s, sim pod: {:.1} s, together {:.1} s",
+        r.elapsed.as_secs_f64(),
+        s.elapsed.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_run_ok(&r);
+    assert_run_ok(&s);
+    assert!(
+        report.unexplained.is_empty(),
+        "{} unexplained differences between the real region and the sim pod:\n{}",
+        report.unexplained.len(),
+        report.render()
+    );
+    pod.shutdown().await;
+}
+
+/// The comparison itself must be stable: two sim pods, one with zero delays and one with the
+/// default ones (so polls see BUILD and creating first), differ in nothing. A difference here
+/// means a shape depends on timing or on values, which would make the real comparison flaky.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sim_pods_answer_identically() {
+    let fast = tricircle_sim_pod::start(SimPodConfig::for_tests("SimOne")).await.unwrap();
+    let mut cfg = SimPodConfig::for_tests("SimTwo");
+    cfg.delays = Delays::default();
+    let slow = tricircle_sim_pod::start(cfg).await.unwrap();
+    let tag = tag();
+    let (a, b) = (sim_target(&fast, "SimOne"), sim_target(&slow, "SimTwo"));
+    let (ra, rb) = tokio::join!(run(&a, &tag), run(&b, &tag));
+    assert_run_ok(&ra);
+    assert_run_ok(&rb);
+    let report = Report::new(&compare(&ra.exchanges, &rb.exchanges), &Allowlist::default());
+    assert_eq!(report.compared, ra.exchanges.len());
+    assert!(report.unexplained.is_empty(), "{}", report.render());
+    fast.shutdown().await;
+    slow.shutdown().await;
+}
