@@ -8,6 +8,8 @@
 
 pub mod kinds;
 pub mod runner;
+pub mod saga;
 
 pub use kinds::{JobKind, KINDS, resource_key};
 pub use runner::{JobFailure, JobFuture, JobHandler, Runner, RunnerConfig};
+pub use saga::{Journal, Progress, Saga, SagaOutcome, StepError, StepFuture, execute};

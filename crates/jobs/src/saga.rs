@@ -1,0 +1,203 @@
+//! Sagas: a multi-step change to pods as a list of idempotent steps, each
+//! with an undo, whose progress is recorded in the job row after every step.
+//!
+//! A saga's state is one serialisable value. Steps read and update it (a
+//! step that creates something in a pod records the bottom ID there), and
+//! the executor saves `{state, done, unwinding}` after each step, so a
+//! process that dies mid-way leaves enough behind for the next runner to
+//! continue forward from the first unfinished step, or to finish unwinding.
+//!
+//! Idempotence is the steps' job: a step looks for the result of an
+//! earlier attempt (by a name or tag derived from the top ID) before it
+//! creates anything, and an undo of something already gone succeeds.
+//! [`testing`] checks both properties for any saga.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tricircle_common::JobId;
+use tricircle_store::{Store, StoreError};
+
+pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
+
+/// Why a step failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepError {
+    /// For logs and `last_error`; never a credential.
+    pub message: String,
+    /// Whether the whole saga may be retried later (a pod was unreachable)
+    /// rather than unwound for good (the pod refused the request).
+    pub retryable: bool,
+}
+
+impl StepError {
+    pub fn retry(message: impl Into<String>) -> Self {
+        StepError { message: message.into(), retryable: true }
+    }
+
+    pub fn fatal(message: impl Into<String>) -> Self {
+        StepError { message: message.into(), retryable: false }
+    }
+}
+
+/// A saga: its state is `Self`; `run(i)` does step `i`, `undo(i)` reverts it.
+pub trait Saga: Serialize + DeserializeOwned + Send + Sync {
+    type Ctx: Send + Sync;
+    /// The job type that runs it.
+    const NAME: &'static str;
+    /// Step names, for logs and progress.
+    const STEPS: &'static [&'static str];
+
+    fn run<'a>(&'a mut self, ctx: &'a Self::Ctx, step: usize) -> StepFuture<'a>;
+    fn undo<'a>(&'a mut self, ctx: &'a Self::Ctx, step: usize) -> StepFuture<'a>;
+}
+
+/// What is saved in the job's `progress` after each step.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Progress<S> {
+    pub state: S,
+    /// Steps completed (forward), or still to undo (when unwinding).
+    pub done: usize,
+    pub unwinding: bool,
+    /// The failure that started the unwinding.
+    pub error: Option<String>,
+}
+
+impl<S> Progress<S> {
+    pub fn start(state: S) -> Self {
+        Progress { state, done: 0, unwinding: false, error: None }
+    }
+}
+
+/// How a saga ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SagaOutcome {
+    /// Every step done.
+    Done,
+    /// A step failed and every earlier step was undone: nothing is left.
+    Unwound { error: StepError },
+    /// A step failed retryably: progress is saved; run it again later.
+    Paused { error: StepError },
+    /// An undo failed: progress is saved mid-unwind; run it again later to
+    /// finish unwinding.
+    UndoFailed { error: StepError },
+}
+
+/// Where progress goes: the job row held under lease by `owner`, or nowhere
+/// (tests of the saga logic alone).
+pub enum Journal<'a> {
+    Job { store: &'a Store, job: JobId, owner: &'a str },
+    None,
+}
+
+impl Journal<'_> {
+    async fn save<S: Serialize>(&self, p: &Progress<S>) -> Result<(), StoreError> {
+        if let Journal::Job { store, job, owner } = self {
+            let value = serde_json::to_value(p)
+                .map_err(|e| StoreError::State(format!("saga state does not serialise: {e}")))?;
+            if !store.job_save_progress(*job, owner, &value).await? {
+                return Err(StoreError::State("the job's lease was lost".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Run (or resume) a saga from `progress`, saving after every step.
+///
+/// A retryable step failure pauses the saga (progress kept, earlier steps
+/// kept) so a later attempt continues forward; a fatal one unwinds. A
+/// database error while saving stops at once and is returned: the saved
+/// progress is still consistent, so a later run resumes safely.
+pub async fn execute<S: Saga>(
+    ctx: &S::Ctx,
+    progress: &mut Progress<S>,
+    journal: &Journal<'_>,
+) -> Result<SagaOutcome, StoreError> {
+    if !progress.unwinding {
+        while progress.done < S::STEPS.len() {
+            let step = progress.done;
+            match progress.state.run(ctx, step).await {
+                Ok(()) => {
+                    progress.done += 1;
+                    journal.save(progress).await?;
+                }
+                Err(e) if e.retryable => {
+                    tracing::warn!(saga = S::NAME, step = S::STEPS[step], error = %e.message, "saga step failed; will retry");
+                    journal.save(progress).await?;
+                    return Ok(SagaOutcome::Paused { error: e });
+                }
+                Err(e) => {
+                    tracing::warn!(saga = S::NAME, step = S::STEPS[step], error = %e.message, "saga step failed; unwinding");
+                    // The failed step may have done part of its work: undo it too.
+                    progress.done = step + 1;
+                    progress.unwinding = true;
+                    progress.error = Some(e.message.clone());
+                    journal.save(progress).await?;
+                    break;
+                }
+            }
+        }
+        if !progress.unwinding {
+            return Ok(SagaOutcome::Done);
+        }
+    }
+    while progress.done > 0 {
+        let step = progress.done - 1;
+        if let Err(e) = progress.state.undo(ctx, step).await {
+            tracing::error!(saga = S::NAME, step = S::STEPS[step], error = %e.message, "saga undo failed");
+            journal.save(progress).await?;
+            return Ok(SagaOutcome::UndoFailed { error: e });
+        }
+        progress.done = step;
+        journal.save(progress).await?;
+    }
+    let message = progress.error.clone().unwrap_or_default();
+    Ok(SagaOutcome::Unwound { error: StepError::fatal(message) })
+}
+
+/// Property checks for any saga, in the spirit of omicron's saga test
+/// helpers: every step can be run twice, and a failure injected at any
+/// step unwinds to a clean slate.
+pub mod testing {
+    use super::*;
+
+    /// Run every step twice in a row (the second run must find the first's
+    /// work and succeed without duplicating it), then return the state.
+    pub async fn run_each_step_twice<S: Saga + Clone>(
+        ctx: &S::Ctx,
+        mut state: S,
+    ) -> Result<S, StepError> {
+        for step in 0..S::STEPS.len() {
+            state.run(ctx, step).await?;
+            state.run(ctx, step).await.map_err(|e| StepError {
+                message: format!("step {} is not idempotent: {}", S::STEPS[step], e.message),
+                ..e
+            })?;
+        }
+        Ok(state)
+    }
+
+    /// Run steps `0..=fail_at` (the last one's work done, then "failing"),
+    /// then unwind with every undo run twice. Returns the final state; the
+    /// caller checks the world is as before (nothing left in any pod).
+    pub async fn fail_at_step_and_unwind<S: Saga + Clone>(
+        ctx: &S::Ctx,
+        mut state: S,
+        fail_at: usize,
+    ) -> Result<S, StepError> {
+        for step in 0..=fail_at {
+            state.run(ctx, step).await?;
+        }
+        for step in (0..=fail_at).rev() {
+            state.undo(ctx, step).await?;
+            state.undo(ctx, step).await.map_err(|e| StepError {
+                message: format!("undo of {} is not idempotent: {}", S::STEPS[step], e.message),
+                ..e
+            })?;
+        }
+        Ok(state)
+    }
+}
