@@ -21,12 +21,14 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
+pub mod compute;
 mod error;
 pub mod identity;
 pub mod jobs;
 pub mod pods;
 pub mod routings;
 
+pub use compute::{Flavor, Keypair, ResourceRow};
 pub use error::StoreError;
 pub use identity::{Assignment, Domain, IdentityPatch, Project, Role, TokenRecord, User};
 pub use jobs::{Job, JobFilter, JobOutcome, JobStatus, NewJob};

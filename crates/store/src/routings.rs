@@ -192,6 +192,59 @@ impl Store {
         row.map(Routing::try_from).transpose()
     }
 
+    /// The routing of a top resource in a pod.
+    pub async fn routing_find(
+        &self,
+        top_id: &str,
+        resource_type: &str,
+        pod_id: PodId,
+    ) -> StoreResult<Option<Routing>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {ROUTING_COLUMNS} FROM resource_routings WHERE top_id = $1 AND resource_type = $2 AND pod_id = $3"
+        ));
+        let row: Option<RoutingRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sql)
+                .bind(top_id)
+                .bind(resource_type)
+                .bind(pod_id.to_string())
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(Routing::try_from).transpose()
+    }
+
+    /// Every routing of a top resource (one per pod it is in).
+    pub async fn routing_list_for_top(
+        &self,
+        top_id: &str,
+        resource_type: &str,
+    ) -> StoreResult<Vec<Routing>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {ROUTING_COLUMNS} FROM resource_routings WHERE top_id = $1 AND resource_type = $2 ORDER BY id"
+        ));
+        let rows: Vec<RoutingRow> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(top_id)
+            .bind(resource_type)
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(Routing::try_from).collect()
+    }
+
+    /// The routings of a type in a pod, for translating bottom IDs back.
+    pub async fn routing_list_in_pod(
+        &self,
+        resource_type: &str,
+        pod_id: PodId,
+    ) -> StoreResult<Vec<Routing>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {ROUTING_COLUMNS} FROM resource_routings WHERE resource_type = $1 AND pod_id = $2 ORDER BY id"
+        ));
+        let rows: Vec<RoutingRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sql).bind(resource_type).bind(pod_id.to_string()).fetch_all(pool).await
+        })?;
+        rows.into_iter().map(Routing::try_from).collect()
+    }
+
     /// Delete a routing; `false` when it did not exist.
     pub async fn routing_delete(&self, id: i64) -> StoreResult<bool> {
         let done = on_pool!(self, |pool| {
