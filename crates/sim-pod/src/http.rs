@@ -84,9 +84,9 @@ pub fn render_error(svc: Svc, status: u16, kind: &str, message: &str) -> Respons
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (body, ctype) = match svc {
         Svc::Identity => (fault::keystone_error(status, message), "application/json"),
-        Svc::Compute | Svc::Volume => {
-            (fault::nova_fault(status, message), "application/json; charset=UTF-8")
-        }
+        Svc::Compute => (fault::nova_fault(status, message), "application/json; charset=UTF-8"),
+        // Cinder's faults have Nova's body but no charset in the Content-Type.
+        Svc::Volume => (fault::nova_fault(status, message), "application/json"),
         Svc::Network => (fault::neutron_error(kind, message), "application/json"),
         Svc::Image => (
             json!({
@@ -94,7 +94,7 @@ pub fn render_error(svc: Svc, status: u16, kind: &str, message: &str) -> Respons
                 "title": fault::reason_phrase(status),
                 "message": message,
             }),
-            "application/json; charset=UTF-8",
+            "application/json",
         ),
         Svc::Control => (json!({"error": message}), "application/json"),
     };
@@ -120,17 +120,33 @@ pub fn json_resp(status: u16, value: Value) -> Response {
     resp
 }
 
-/// An empty answer (204, or 202 for Nova actions). Cinder and Glance label theirs
-/// `text/html; charset=UTF-8`; nobody reads it, so we keep it short and do the same.
+/// An empty answer (204, or 202 for Nova actions). Its Content-Type is the service's business
+/// and is set by [`request_id`]'s layer (see [`label_empty`]).
 pub fn empty(status: u16) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT);
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = code;
-    if status != 204 {
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=UTF-8"));
-    }
     resp
+}
+
+/// The Content-Type each real service puts on an answer without a body: Nova
+/// `application/json` (even on 204), Glance `text/html; charset=UTF-8` (even on 204), Cinder and
+/// Keystone `text/html; charset=UTF-8` except on 204, Neutron none.
+pub fn label_empty(svc: Svc, resp: &mut Response) {
+    use axum::body::HttpBody as _;
+    if resp.body().size_hint().exact() != Some(0)
+        || resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return;
+    }
+    let no_content = resp.status() == StatusCode::NO_CONTENT;
+    let ctype = match svc {
+        Svc::Compute => "application/json",
+        Svc::Image => "text/html; charset=UTF-8",
+        Svc::Volume | Svc::Identity if !no_content => "text/html; charset=UTF-8",
+        _ => return,
+    };
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
 }
 
 /// Parse a JSON body into `T`, answering a bad body with `svc`'s 400.
@@ -187,11 +203,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 #[derive(Clone, Copy)]
 pub struct NoRequestId;
 
-/// Adds `x-openstack-request-id` (and Nova's `x-compute-request-id`) to every answer.
+/// Adds `x-openstack-request-id` (and Nova's `x-compute-request-id`) to every answer, and the
+/// service's Content-Type to empty ones.
 pub async fn request_id(svc: Svc, req: Request, next: Next) -> Response {
     let id = format!("req-{}", uuid::Uuid::new_v4());
     tracing::debug!(request_id = %id, method = %req.method(), uri = %req.uri(), "sim-pod request");
     let mut resp = next.run(req).await;
+    label_empty(svc, &mut resp);
     if resp.extensions().get::<NoRequestId>().is_none()
         && let Ok(v) = HeaderValue::from_str(&id)
     {

@@ -305,7 +305,8 @@ async fn catalog_show(State(pod): State<Pod>, _ctx: Ctx) -> Response {
         200,
         json!({
             "catalog": catalog(&pod, &st.identity),
-            "links": {"self": format!("{}/identity/v3/auth/catalog", pod.base_url), "previous": null, "next": null}
+            // Unlike the lists, Keystone's catalog has only a self link.
+            "links": {"self": format!("{}/identity/v3/auth/catalog", pod.base_url)}
         }),
     )
 }

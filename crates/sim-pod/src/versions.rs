@@ -3,8 +3,8 @@
 //! keystoneauth and openstacksdk fetch the catalog URL and, failing a version document there,
 //! the unversioned root, then pick an endpoint from what they find. Each service answers in its
 //! own format and status: Keystone, Cinder and Glance list versions with 300 Multiple Choices,
-//! Nova and Neutron with 200; Keystone wraps its list in `{"versions": {"values": [...]}}`. Nova's,
-//! Neutron's and Glance's documents carry no request id.
+//! Nova and Neutron with 200; Keystone wraps its list in `{"versions": {"values": [...]}}`. Nova's root,
+//! Neutron's and Glance's documents carry no request id (Nova's `/v2.1` does).
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -73,9 +73,9 @@ pub async fn compute_root(State(pod): State<Pod>) -> Response {
     no_rid(json_resp(200, json!({"versions": [nova_v21(&pod, false)]})))
 }
 
-/// `GET /compute/v2.1`: 200.
+/// `GET /compute/v2.1`: 200, with a request id (unlike the root document).
 pub async fn compute_v21(State(pod): State<Pod>) -> Response {
-    no_rid(json_resp(200, json!({"version": nova_v21(&pod, true)})))
+    json_resp(200, json!({"version": nova_v21(&pod, true)}))
 }
 
 fn cinder_v3(pod: &Pod) -> Value {

@@ -22,14 +22,19 @@ fn snap_nf(id: &str) -> ApiError {
     ApiError::not_found(SVC, "SnapshotNotFound", format!("Snapshot {id} could not be found."))
 }
 
-fn view(ctx: &Ctx, s: &Snapshot) -> Value {
+/// A snapshot as shown; `extended` adds the project and progress attributes, which Cinder
+/// shows on show and list but not in the create answer.
+fn view(ctx: &Ctx, s: &Snapshot, extended: bool) -> Value {
     let mut v = json!({
         "id": s.id, "name": s.name, "description": s.description, "volume_id": s.volume_id,
         "status": s.status, "size": s.size, "created_at": fmt::cinder(&s.created_at),
         "updated_at": s.updated_at.as_ref().map(fmt::cinder), "metadata": s.metadata,
-        "os-extended-snapshot-attributes:project_id": s.project_id,
-        "os-extended-snapshot-attributes:progress": if s.status == "creating" { "0%" } else { "100%" },
     });
+    if extended {
+        v["os-extended-snapshot-attributes:project_id"] = json!(s.project_id);
+        v["os-extended-snapshot-attributes:progress"] =
+            json!(if s.status == "creating" { "0%" } else { "100%" });
+    }
     if ctx.mv.ge(3, 14) {
         v["group_snapshot_id"] = Value::Null;
     }
@@ -66,7 +71,7 @@ async fn render(pod: Pod, ctx: Ctx, q: Query, detail: bool) -> ApiResult {
     let more = page(&mut items, &q, |s| s.id.as_str())?;
     let list: Vec<Value> = items
         .iter()
-        .map(|s| if detail { view(&ctx, s) } else { json!({"id": s.id, "name": s.name, "links": links(&pod, &s.project_id, &format!("snapshots/{}", s.id))}) })
+        .map(|s| if detail { view(&ctx, s, true) } else { json!({"id": s.id, "name": s.name, "links": links(&pod, &s.project_id, &format!("snapshots/{}", s.id))}) })
         .collect();
     let mut body = json!({"snapshots": list});
     if more && let Some(last) = items.last() {
@@ -91,7 +96,7 @@ pub async fn detail(State(pod): State<Pod>, ctx: Ctx, q: Query) -> ApiResult {
 
 pub async fn show(State(pod): State<Pod>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let st = pod.read();
-    Ok(json_resp(200, json!({"snapshot": view(&ctx, visible(&st, &ctx, &id)?)})))
+    Ok(json_resp(200, json!({"snapshot": view(&ctx, visible(&st, &ctx, &id)?, true)})))
 }
 
 #[derive(Deserialize)]
@@ -140,7 +145,7 @@ pub async fn create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiResult 
         created_at: now,
         updated_at: None,
     };
-    let out = view(&ctx, &s);
+    let out = view(&ctx, &s, false);
     st.schedule(due, Transition::SnapshotStatus { id: s.id.clone(), status: "available".into() });
     st.volume.snapshots.insert(s.id.clone(), s);
     Ok(json_resp(202, json!({"snapshot": out})))
@@ -169,7 +174,7 @@ pub async fn update(
         s.description = Some(d);
     }
     s.updated_at = Some(Utc::now());
-    Ok(json_resp(200, json!({"snapshot": view(&ctx, s)})))
+    Ok(json_resp(200, json!({"snapshot": view(&ctx, s, false)})))
 }
 
 pub async fn delete(State(pod): State<Pod>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {

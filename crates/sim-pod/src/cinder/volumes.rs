@@ -40,12 +40,13 @@ pub fn view(pod: &Pod, st: &PodState, ctx: &Ctx, v: &Volume) -> Value {
         "source_volid": v.source_volid, "metadata": v.metadata,
         "links": links(pod, &v.project_id, &format!("volumes/{}", v.id)),
         "user_id": v.user_id, "replication_status": null, "consistencygroup_id": null,
-        "os-vol-tenant-attr:tenant_id": v.project_id,
     });
     if let Some(m) = &v.image_metadata {
         o["volume_image_metadata"] = json!(m);
     }
     if ctx.is_admin {
+        o["migration_status"] = Value::Null;
+        o["os-vol-tenant-attr:tenant_id"] = json!(v.project_id);
         o["os-vol-host-attr:host"] = json!(v.host);
         o["os-vol-mig-status-attr:migstat"] = Value::Null;
         o["os-vol-mig-status-attr:name_id"] = Value::Null;
@@ -70,6 +71,20 @@ pub fn view(pod: &Pod, st: &PodState, ctx: &Ctx, v: &Volume) -> Value {
     }
     if mv.ge(3, 65) {
         o["consumes_quota"] = json!(true);
+    }
+    o
+}
+
+/// The create and update answers: Cinder adds the host, migration and tenant attributes only
+/// when it shows or lists volumes. A volume just created is not scheduled yet, so it has no
+/// `service_uuid` either.
+fn written_view(pod: &Pod, st: &PodState, ctx: &Ctx, v: &Volume, created: bool) -> Value {
+    let mut o = view(pod, st, ctx, v);
+    if let Some(m) = o.as_object_mut() {
+        m.retain(|k, _| !k.starts_with("os-vol-"));
+        if let Some(uuid) = m.get_mut("service_uuid").filter(|_| created) {
+            *uuid = Value::Null;
+        }
     }
     o
 }
@@ -491,7 +506,7 @@ pub async fn create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiResult 
     v.image_metadata = image_meta;
     st.schedule(due, Transition::VolumeStatus { id: id.clone(), status: "available".into() });
     let v = st.volume.volumes[&id].clone();
-    Ok(json_resp(202, json!({"volume": view(&pod, &st, &ctx, &v)})))
+    Ok(json_resp(202, json!({"volume": written_view(&pod, &st, &ctx, &v, true)})))
 }
 
 #[derive(Deserialize)]
@@ -522,7 +537,7 @@ pub async fn update(
     }
     v.updated_at = Some(Utc::now());
     let v = v.clone();
-    Ok(json_resp(200, json!({"volume": view(&pod, &st, &ctx, &v)})))
+    Ok(json_resp(200, json!({"volume": written_view(&pod, &st, &ctx, &v, false)})))
 }
 
 const DELETABLE: &[&str] =

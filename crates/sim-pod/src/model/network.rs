@@ -190,7 +190,9 @@ pub struct SgRule {
     pub port_range_max: Option<u32>,
     pub remote_ip_prefix: Option<String>,
     pub remote_group_id: Option<String>,
-    pub description: String,
+    /// `None` for the rules Neutron creates by itself (a new group's egress rules, the default
+    /// group's rules): real Neutron shows their description as `null`.
+    pub description: Option<String>,
     pub project_id: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

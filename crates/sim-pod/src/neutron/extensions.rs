@@ -47,7 +47,6 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "IP address substring filtering",
         "Provides IP address substring filtering when listing ports",
     ),
-    ("l2_adjacency", "L2 Adjacency", "Display L2 Adjacency for Neutron Networks."),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     (
         "network_availability_zone",

@@ -32,7 +32,8 @@ pub fn view(st: &PodState, ctx: &Ctx, pod: &Pod, n: &Network) -> Value {
         "subnets": subnets, "shared": n.shared, "router:external": n.external, "mtu": n.mtu,
         "availability_zone_hints": n.az_hints, "availability_zones": [pod.az],
         "ipv4_address_scope": null, "ipv6_address_scope": null,
-        "port_security_enabled": n.port_security_enabled, "l2_adjacency": true,
+        "port_security_enabled": n.port_security_enabled,
+        "qinq": false, "vlan_transparent": false,
     });
     if n.external {
         v["is_default"] = json!(n.is_default);
@@ -258,7 +259,9 @@ pub async fn create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiResult 
         updated_at: now,
         revision_number: 1,
     };
-    let v = view(&st, &ctx, &pod, &n);
+    let mut v = view(&st, &ctx, &pod, &n);
+    // Neutron shows `is_default` only for external networks, except in the create answer.
+    v["is_default"] = json!(n.is_default);
     st.network.networks.insert(n.id.clone(), n);
     Ok(one("network", v, &Query::default(), 201))
 }

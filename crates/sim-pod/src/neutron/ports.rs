@@ -320,8 +320,7 @@ pub fn view(ctx: &Ctx, p: &Port) -> Value {
         "fixed_ips": p.fixed_ips,
         "allowed_address_pairs": p.allowed_address_pairs, "extra_dhcp_opts": p.extra_dhcp_opts,
         "security_groups": p.security_groups, "port_security_enabled": p.port_security_enabled,
-        "binding:vnic_type": p.binding_vnic_type, "ip_allocation": "immediate",
-        "propagate_uplink_status": false,
+        "binding:vnic_type": p.binding_vnic_type,
     });
     if ctx.is_admin {
         let bound = p.is_bound();
@@ -329,7 +328,8 @@ pub fn view(ctx: &Ctx, p: &Port) -> Value {
         v["binding:profile"] = json!(p.binding_profile);
         v["binding:vif_type"] = json!(if bound { "ovs" } else { "unbound" });
         v["binding:vif_details"] = if bound {
-            json!({"port_filter": true, "connectivity": "l2", "datapath_type": "system", "bridge_name": "br-int"})
+            json!({"port_filter": true, "connectivity": "l2", "datapath_type": "system",
+                   "bridge_name": "br-int", "bound_drivers": {"0": "openvswitch"}})
         } else {
             json!({})
         };

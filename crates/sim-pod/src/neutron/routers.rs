@@ -3,7 +3,8 @@
 //! Interfaces and the gateway are ports owned by the router (`network:router_interface`,
 //! `network:router_gateway`), as in Neutron, so port listings, subnet-in-use checks and the
 //! dataplane view all see them. Interface add/remove answer 200 with Neutron's unwrapped
-//! `{id, network_id, port_id, subnet_id, subnet_ids, project_id, tenant_id}`; extra routes
+//! `{id, network_id, port_id, subnet_id, subnet_ids, project_id}` (no `tenant_id`); the router's
+//! own ports have port security off; extra routes
 //! must have a next hop on a connected subnet.
 
 use axum::body::Bytes;
@@ -102,6 +103,7 @@ impl PodState {
         let mut spec = PortSpec::new(&net_id, "");
         spec.device_id = router_id.into();
         spec.device_owner = "network:router_gateway".into();
+        spec.port_security_enabled = Some(false);
         spec.fixed_ips = fixed;
         let port_id = self.port_create(spec)?;
         let enable_snat = bool_field(info, "enable_snat")?.unwrap_or(true);
@@ -269,7 +271,7 @@ fn interface_info(st: &PodState, router: &Router, port_id: &str) -> Value {
     json!({
         "id": router.id, "network_id": p.network_id, "port_id": p.id,
         "subnet_id": subnets.first(), "subnet_ids": subnets,
-        "project_id": router.project_id, "tenant_id": router.project_id,
+        "project_id": router.project_id,
     })
 }
 
@@ -317,6 +319,7 @@ pub async fn add_interface(
             let mut spec = PortSpec::new(&s.network_id, &router.project_id);
             spec.device_id = id.clone();
             spec.device_owner = "network:router_interface".into();
+            spec.port_security_enabled = Some(false);
             spec.fixed_ips = Some(vec![FixedIpReq { subnet_id: Some(sid), ip_address: Some(gw) }]);
             st.port_create(spec)?
         }

@@ -35,7 +35,7 @@ struct RuleSpec {
     max: Option<u32>,
     prefix: Option<String>,
     remote_group: Option<String>,
-    description: String,
+    description: Option<String>,
 }
 
 impl PodState {
@@ -100,7 +100,7 @@ impl PodState {
                     max: None,
                     prefix: None,
                     remote_group: Some(id.clone()),
-                    description: String::new(),
+                    description: None,
                 };
                 self.add_rule(&id, project, spec);
             }
@@ -112,7 +112,7 @@ impl PodState {
                 max: None,
                 prefix: None,
                 remote_group: None,
-                description: String::new(),
+                description: None,
             };
             self.add_rule(&id, project, spec);
         }
@@ -148,7 +148,9 @@ impl PodState {
     }
 }
 
-fn rule_view(st: &PodState, r: &SgRule) -> Value {
+/// A rule on its own (create, show, list) or `embedded` in its group's view, where Neutron also
+/// shows its `standard_attr_id` and `tags` (a rule on its own has neither).
+fn rule_view(st: &PodState, r: &SgRule, embedded: bool) -> Value {
     let default =
         st.network.security_groups.get(&r.security_group_id).is_some_and(|g| g.name == "default");
     let normalized = r
@@ -163,15 +165,13 @@ fn rule_view(st: &PodState, r: &SgRule) -> Value {
         "remote_group_id": r.remote_group_id, "remote_address_group_id": null,
         "normalized_cidr": normalized, "belongs_to_default_sg": default,
     });
-    std_attrs(
-        &mut v,
-        &r.project_id,
-        &r.description,
-        &[],
-        &r.created_at,
-        &r.updated_at,
-        r.revision_number,
-    );
+    std_attrs(&mut v, &r.project_id, "", &[], &r.created_at, &r.updated_at, r.revision_number);
+    v["description"] = json!(r.description);
+    if embedded {
+        v["standard_attr_id"] = json!(r.seq);
+    } else if let Some(o) = v.as_object_mut() {
+        o.remove("tags");
+    }
     v
 }
 
@@ -181,7 +181,7 @@ fn sg_view(st: &PodState, g: &SecurityGroup) -> Value {
     rules.sort_by_key(|r| r.seq);
     let mut v = json!({
         "id": g.id, "name": g.name, "stateful": g.stateful, "shared": false,
-        "security_group_rules": rules.iter().map(|r| rule_view(st, r)).collect::<Vec<_>>(),
+        "security_group_rules": rules.iter().map(|r| rule_view(st, r, true)).collect::<Vec<_>>(),
     });
     std_attrs(
         &mut v,
@@ -316,7 +316,7 @@ pub async fn rule_list(State(pod): State<Pod>, ctx: Ctx, q: Query) -> ApiResult 
     let mut rs: Vec<&SgRule> =
         st.network.sg_rules.values().filter(|r| sees(&ctx, &r.project_id)).collect();
     rs.sort_by_key(|r| r.seq);
-    let items = rs.into_iter().map(|r| rule_view(&st, r)).collect();
+    let items = rs.into_iter().map(|r| rule_view(&st, r, false)).collect();
     list_response(&pod, "security-group-rules", items, &q)
 }
 
@@ -333,7 +333,7 @@ pub async fn rule_show(
         .get(&id)
         .filter(|r| sees(&ctx, &r.project_id))
         .ok_or_else(|| rule_nf(&id))?;
-    Ok(one("security_group_rule", rule_view(&st, r), &q, 200))
+    Ok(one("security_group_rule", rule_view(&st, r, false), &q, 200))
 }
 
 fn port_field(b: &Value, key: &str) -> ApiResult<Option<u32>> {
@@ -456,13 +456,13 @@ pub async fn rule_create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiRe
         max,
         prefix,
         remote_group,
-        description: str_field(&b, "description")?.unwrap_or_default(),
+        description: Some(str_field(&b, "description")?.unwrap_or_default()),
     };
     let id = st.add_rule(&sg, &group.project_id, spec);
     if let Some(g) = st.network.security_groups.get_mut(&sg) {
         g.revision_number += 1;
     }
-    let v = rule_view(&st, &st.network.sg_rules[&id]);
+    let v = rule_view(&st, &st.network.sg_rules[&id], false);
     Ok(one("security_group_rule", v, &Query::default(), 201))
 }
 

@@ -24,14 +24,15 @@ pub(crate) fn subnet_nf(id: &str) -> ApiError {
     not_found("SubnetNotFound", format!("Subnet {id} could not be found."))
 }
 
-pub fn view(s: &Subnet) -> Value {
+pub fn view(st: &PodState, s: &Subnet) -> Value {
+    let external = st.network.networks.get(&s.network_id).is_some_and(|n| n.external);
     let mut v = json!({
         "id": s.id, "name": s.name, "network_id": s.network_id, "ip_version": s.ip_version,
         "subnetpool_id": s.subnetpool_id, "enable_dhcp": s.enable_dhcp,
         "ipv6_ra_mode": s.ipv6_ra_mode, "ipv6_address_mode": s.ipv6_address_mode,
         "gateway_ip": s.gateway_ip, "cidr": s.cidr, "allocation_pools": s.allocation_pools,
         "host_routes": s.host_routes, "dns_nameservers": s.dns_nameservers,
-        "service_types": s.service_types, "segment_id": null,
+        "service_types": s.service_types, "router:external": external,
     });
     std_attrs(
         &mut v,
@@ -66,12 +67,12 @@ pub async fn list(State(pod): State<Pod>, ctx: Ctx, q: Query) -> ApiResult {
         .filter(|s| can_see(&ctx, &s.project_id, shared_net(&st, s)))
         .collect();
     subs.sort_by_key(|s| s.seq);
-    list_response(&pod, "subnets", subs.into_iter().map(view).collect(), &q)
+    list_response(&pod, "subnets", subs.into_iter().map(|s| view(&st, s)).collect(), &q)
 }
 
 pub async fn show(State(pod): State<Pod>, ctx: Ctx, q: Query, Path(id): Path<String>) -> ApiResult {
     let st = pod.read();
-    Ok(one("subnet", view(visible(&st, &ctx, &id)?), &q, 200))
+    Ok(one("subnet", view(&st, visible(&st, &ctx, &id)?), &q, 200))
 }
 
 fn pools_field(v: &Value) -> ApiResult<Option<Vec<Pool>>> {
@@ -221,7 +222,7 @@ pub async fn create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiResult 
         updated_at: now,
         revision_number: 0,
     };
-    let v = view(&s);
+    let v = view(&st, &s);
     st.network.subnets.insert(s.id.clone(), s);
     if let Some(n) = st.network.networks.get_mut(v["network_id"].as_str().unwrap_or_default()) {
         n.revision_number += 1;
@@ -275,7 +276,8 @@ pub async fn update(
     }
     s.updated_at = Utc::now();
     s.revision_number += 1;
-    Ok(one("subnet", view(s), &Query::default(), 200))
+    let s = s.clone();
+    Ok(one("subnet", view(&st, &s), &Query::default(), 200))
 }
 
 pub async fn delete(State(pod): State<Pod>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {

@@ -12,3 +12,4 @@ mod glance;
 mod keystone;
 mod neutron;
 mod nova;
+mod wire;
