@@ -24,6 +24,9 @@ pub struct Exchange {
     /// Selected header → its shape (`absent`, `req-{uuid}`, `{endpoint}/servers/{uuid}`, ...).
     pub headers: BTreeMap<String, String>,
     pub body: BodyShape,
+    /// The start of the body as text, for a person reading a dump; never compared.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sample: String,
 }
 
 /// One way a sim pod's answer differs from the real region's.
@@ -292,6 +295,7 @@ mod tests {
             status,
             headers: BTreeMap::from([("content-type".into(), "application/json".into())]),
             body: BodyShape::Json(json_shape(&body)),
+            sample: String::new(),
         }
     }
 

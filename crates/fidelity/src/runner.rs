@@ -252,6 +252,10 @@ impl<'t> Runner<'t> {
             status: resp.status,
             headers,
             body: body_shape(&resp.body),
+            sample: match std::str::from_utf8(&resp.body) {
+                Ok(text) => text.chars().take(4000).collect(),
+                Err(_) => format!("({} bytes)", resp.body.len()),
+            },
         });
     }
 
