@@ -96,9 +96,13 @@ fn cinder_v3(pod: &Pod) -> Value {
     })
 }
 
-/// `GET /volume`: 300.
+/// `GET /volume`: 300, labelled with the base microversion as Cinder does.
 pub async fn volume_root(State(pod): State<Pod>) -> Response {
-    json_resp(300, json!({"versions": [cinder_v3(&pod)]}))
+    let mut r = json_resp(300, json!({"versions": [cinder_v3(&pod)]}));
+    let h = r.headers_mut();
+    h.insert("openstack-api-version", HeaderValue::from_static("volume 3.0"));
+    h.insert(header::VARY, HeaderValue::from_static("OpenStack-API-Version"));
+    r
 }
 
 /// `GET /volume/v3`: 200 with the same list.

@@ -264,7 +264,16 @@ pub async fn delete(State(pod): State<Pod>, ctx: Ctx, Path(id): Path<String>) ->
 pub async fn ips(State(pod): State<Pod>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let st = pod.read();
     let s = visible(&st, &ctx, &id)?;
-    Ok(json_resp(200, json!({"addresses": addresses(&st, s)})))
+    // Unlike the server view, the ips list has only `addr` and `version` per address.
+    let mut addrs = addresses(&st, s);
+    if let Some(nets) = addrs.as_object_mut() {
+        for a in nets.values_mut().filter_map(Value::as_array_mut).flatten() {
+            if let Some(o) = a.as_object_mut() {
+                o.retain(|k, _| k == "addr" || k == "version");
+            }
+        }
+    }
+    Ok(json_resp(200, json!({"addresses": addrs})))
 }
 
 pub async fn metadata_list(State(pod): State<Pod>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {

@@ -59,6 +59,8 @@ async fn version_documents_and_catalog_links() {
     assert!(c.get("/compute").await.header("x-openstack-request-id").is_none());
     let r = c.get("/identity/v3/auth/catalog").await;
     assert_eq!(keys(&r.body["links"]), ["self"]);
+    let r = c.get("/volume/").await;
+    assert_eq!((r.status, r.header("openstack-api-version")), (300, Some("volume 3.0")));
     pod.shutdown().await;
 }
 
@@ -124,6 +126,12 @@ async fn bound_ports_name_their_mechanism_driver() {
     let ports = c.get(&format!("/networking/v2.0/ports?device_id={server}")).await;
     let details = &ports.body["ports"][0]["binding:vif_details"];
     assert_eq!(details["bound_drivers"], json!({"0": "openvswitch"}), "{details}");
+    // The ips list has less per address than the server view.
+    let ips = c.nova("GET", &format!("/servers/{server}/ips"), None, "2.79").await;
+    let addr = &ips.body["addresses"]["b"][0];
+    assert_eq!(keys(addr), ["addr", "version"], "{}", ips.body);
+    let shown = c.nova("GET", &format!("/servers/{server}"), None, "2.79").await;
+    assert!(shown.body["server"]["addresses"]["b"][0]["OS-EXT-IPS:type"].is_string());
     pod.shutdown().await;
 }
 
