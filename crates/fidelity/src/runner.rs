@@ -26,6 +26,9 @@ use crate::target::Target;
 pub enum Api {
     Identity,
     Service(ServiceType),
+    /// The unversioned root above a versioned endpoint (`…:8774/` above `…:8774/v2.1`), where
+    /// clients look for the version list when the endpoint has none; `None` is Keystone's.
+    Root(Option<ServiceType>),
 }
 
 pub const COMPUTE: Api = Api::Service(ServiceType::Compute);
@@ -206,8 +209,15 @@ impl<'t> Runner<'t> {
                 let r = t.session.send(&req).await.map_err(|e| transport(e.to_string()))?;
                 Ok((Resp { status: r.status, headers: r.headers, body: r.body }, endpoint))
             }
-            Api::Identity => {
-                let endpoint = t.identity_url();
+            Api::Identity | Api::Root(_) => {
+                let endpoint = match call.api {
+                    Api::Root(Some(service)) => {
+                        let url = t.session.endpoint(service).await;
+                        unversioned(&url.map_err(|e| transport(e.to_string()))?)
+                    }
+                    Api::Root(None) => unversioned(&t.identity_url()),
+                    _ => t.identity_url(),
+                };
                 let mut b = t
                     .http
                     .request(call.method.clone(), format!("{endpoint}{path}"))
@@ -334,6 +344,23 @@ impl<'t> Runner<'t> {
     }
 }
 
+/// `url` without its last segment when that is a version (`/v2.1`, `/v3`), with a trailing
+/// slash as keystoneauth asks for it; `url` itself otherwise.
+pub fn unversioned(url: &str) -> String {
+    let trimmed = url.trim_end_matches('/');
+    match trimmed.rsplit_once('/') {
+        Some((root, last))
+            if root.contains("://")
+                && last.len() > 1
+                && last.starts_with('v')
+                && last[1..].chars().all(|c| c.is_ascii_digit() || c == '.') =>
+        {
+            format!("{root}/")
+        }
+        _ => trimmed.to_string(),
+    }
+}
+
 /// A poll condition: the string at `pointer` equals `want`; one of `fatal` aborts.
 pub fn state_is(
     pointer: &'static str,
@@ -353,4 +380,18 @@ pub fn state_is(
 /// A poll condition: the resource is gone (404).
 pub fn gone(r: &Resp) -> Result<bool, String> {
     Ok(r.status == 404)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unversioned;
+
+    #[test]
+    fn roots_above_versioned_endpoints() {
+        assert_eq!(unversioned("http://h:8774/v2.1"), "http://h:8774/");
+        assert_eq!(unversioned("http://h/volume/v3/"), "http://h/volume/");
+        assert_eq!(unversioned("http://h:5000/v3"), "http://h:5000/");
+        assert_eq!(unversioned("http://h/networking"), "http://h/networking");
+        assert_eq!(unversioned("http://h:9292"), "http://h:9292");
+    }
 }

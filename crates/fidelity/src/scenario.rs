@@ -14,8 +14,10 @@ use serde_json::json;
 use tricircle_pod_client::Microversion;
 
 use crate::compare::Exchange;
+use tricircle_pod_client::ServiceType;
+
 use crate::runner::{
-    Abort, COMPUTE, Call, IDENTITY, IMAGE, NETWORK, Resp, Runner, VOLUME, gone, state_is,
+    Abort, Api, COMPUTE, Call, IDENTITY, IMAGE, NETWORK, Resp, Runner, VOLUME, gone, state_is,
 };
 use crate::target::Target;
 
@@ -107,6 +109,11 @@ async fn discovery(r: &mut Runner<'_>) -> Result<(), Abort> {
     r.step("volume version", Call::get(VOLUME, ""), 200).await?;
     r.step("network versions", Call::get(NETWORK, ""), 200).await?;
     r.step("image versions", Call::get(IMAGE, ""), 300).await?;
+    // The roots above versioned endpoints, where clients fall back to.
+    r.step("identity root", Call::get(Api::Root(None), ""), 300).await?;
+    let compute_root = Call::get(Api::Root(Some(ServiceType::Compute)), "");
+    r.step("compute root", compute_root, 200).await?;
+    r.step("volume root", Call::get(Api::Root(Some(ServiceType::BlockStorage)), ""), 300).await?;
     Ok(())
 }
 
@@ -130,7 +137,10 @@ async fn errors(r: &mut Runner<'_>) -> Result<(), Abort> {
         .await?;
     let garbage_net = Call::post(NETWORK, "/v2.0/networks").raw(garbage.clone(), json_ct);
     r.step("network bad body", garbage_net, 400).await?;
-    r.step("image bad body", Call::post(IMAGE, "/v2/images").raw(garbage, json_ct), 400).await?;
+    r.step("image bad body", Call::post(IMAGE, "/v2/images").raw(garbage.clone(), json_ct), 400)
+        .await?;
+    let bad_auth = Call::post(IDENTITY, "/auth/tokens").raw(garbage, json_ct).anonymous();
+    r.step("identity bad body", bad_auth, 400).await?;
     let wrong = Microversion::new(9, 9);
     r.step("compute wrong microversion", Call::get(COMPUTE, "/servers").mv(wrong), 406).await?;
     r.step("volume wrong microversion", Call::get(VOLUME, "/volumes").mv(wrong), 406).await?;
@@ -143,6 +153,16 @@ async fn flavors(r: &mut Runner<'_>) -> Result<(), Abort> {
     let tiny = r.step("flavor show", Call::get(COMPUTE, "/flavors/1").mv(COMPUTE_MV), 200).await?;
     let name = tiny.str_at("/flavor/name");
     r.check(name.as_deref() == Some("m1.tiny"), || format!("flavor 1 is {name:?}, not m1.tiny"));
+    let key = json!({"keypair": {"name": format!("fid-key-{}", r.var("tag").unwrap_or_default())}});
+    let create = Call::post(COMPUTE, "/os-keypairs").json(key).mv(COMPUTE_MV);
+    let made = r.create("keypair create", create, 201, "keypair", "/keypair/name").await?;
+    let private = made.str_at("/keypair/private_key").unwrap_or_default();
+    r.check(private.contains("PRIVATE KEY"), || "keypair create gave no private key".into());
+    let show = Call::get(COMPUTE, "/os-keypairs/{keypair}").mv(COMPUTE_MV);
+    r.step("keypair show", show, 200).await?;
+    let delete = Call::delete(COMPUTE, "/os-keypairs/{keypair}").mv(COMPUTE_MV);
+    r.step("keypair delete", delete, 204).await?;
+    r.forget("keypair");
     Ok(())
 }
 
@@ -251,6 +271,15 @@ async fn server_and_volume(r: &mut Runner<'_>) -> Result<(), Abort> {
     let n = listed.json()["servers"].as_array().map_or(0, Vec::len);
     r.check(n == 1, || format!("server list by name found {n} servers"));
     r.step("server ports", Call::get(NETWORK, "/v2.0/ports?device_id={server}"), 200).await?;
+    r.step("server ips", Call::get(COMPUTE, "/servers/{server}/ips").mv(COMPUTE_MV), 200).await?;
+    let action = |body| Call::post(COMPUTE, "/servers/{server}/action").json(body).mv(COMPUTE_MV);
+    let show = Call::get(COMPUTE, "/servers/{server}").mv(COMPUTE_MV);
+    r.step("server stop", action(json!({"os-stop": null})), 202).await?;
+    let shutoff = state_is("/server/status", "SHUTOFF", &["ERROR"]);
+    r.poll("server show (SHUTOFF)", show.clone(), 200, shutoff).await?;
+    r.step("server start", action(json!({"os-start": null})), 202).await?;
+    let active = state_is("/server/status", "ACTIVE", &["ERROR"]);
+    r.poll("server show (ACTIVE again)", show, 200, active).await?;
 
     let volume = json!({"volume": {"size": 1, "name": format!("fid-volume-{tag}")}});
     let call = Call::post(VOLUME, "/volumes").json(volume).mv(VOLUME_MV);
@@ -345,6 +374,9 @@ async fn cleanup(r: &mut Runner<'_>) {
             }
         }
     };
+    if r.var("keypair").is_some() {
+        let _ = r.send(&Call::delete(COMPUTE, "/os-keypairs/{keypair}").mv(COMPUTE_MV)).await;
+    }
     if r.var("server").is_some() {
         let _ = r.send(&Call::delete(COMPUTE, "/servers/{server}").mv(COMPUTE_MV)).await;
         wait_gone(r, Call::get(COMPUTE, "/servers/{server}").mv(COMPUTE_MV)).await;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tricircle_fidelity::{Allowlist, Report, Run, Target, compare, run};
 use tricircle_pod_client::Credentials;
-use tricircle_sim_pod::{Delays, SimPodConfig, SimPodHandle};
+use tricircle_sim_pod::{Delays, FaultRule, SimPodConfig, SimPodHandle};
 
 fn sim_target(pod: &SimPodHandle, region: &str) -> Target {
     let credentials = Credentials {
@@ -111,4 +111,25 @@ async fn two_sim_pods_answer_identically() {
     assert!(report.unexplained.is_empty(), "{}", report.render());
     fast.shutdown().await;
     slow.shutdown().await;
+}
+
+/// A run that aborts half-way (the sim pod refuses the snapshot while a server with an attached
+/// volume, networks, a router and an image exist) reports why and leaves nothing behind, so a
+/// failed run against a long-lived real region does not litter it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_run_cleans_up_after_itself() {
+    let mut cfg = SimPodConfig::for_tests("SimOne");
+    cfg.delays = Delays::default();
+    let pod = tricircle_sim_pod::start(cfg).await.unwrap();
+    pod.control().add_fault(FaultRule::error("volume.snapshot_create", 500));
+    let tag = tag();
+    let r = run(&sim_target(&pod, "SimOne"), &tag).await;
+    let why = r.aborted.clone().expect("the run aborts");
+    assert!(why.contains("snapshot create"), "{why}");
+    assert!(r.failures.iter().any(|f| f.contains("expected 202, got 500")), "{:?}", r.failures);
+    let state = pod.control().state_json().to_string();
+    // There was something to clean: a server with an attached volume, among others.
+    assert!(r.exchanges.iter().any(|e| e.step == "volume show (in-use)"));
+    assert!(!state.contains(&tag), "resources of the aborted run are left: {state}");
+    pod.shutdown().await;
 }
