@@ -26,7 +26,9 @@ pub fn view(pod: &Pod, st: &PodState, ctx: &Ctx, v: &Volume) -> Value {
         .iter()
         .map(|a| {
             json!({"server_id": a.server_id, "attachment_id": a.attachment_id,
-                   "attached_at": fmt::cinder(&a.attached_at), "host_name": a.host,
+                   "attached_at": fmt::cinder(&a.attached_at),
+                   // The attachment's host is admin-only, like the volume's.
+                   "host_name": ctx.is_admin.then(|| a.host.clone()),
                    "volume_id": v.id, "device": a.device, "id": v.id})
         })
         .collect();
@@ -40,13 +42,13 @@ pub fn view(pod: &Pod, st: &PodState, ctx: &Ctx, v: &Volume) -> Value {
         "source_volid": v.source_volid, "metadata": v.metadata,
         "links": links(pod, &v.project_id, &format!("volumes/{}", v.id)),
         "user_id": v.user_id, "replication_status": null, "consistencygroup_id": null,
+        "os-vol-tenant-attr:tenant_id": v.project_id,
     });
     if let Some(m) = &v.image_metadata {
         o["volume_image_metadata"] = json!(m);
     }
     if ctx.is_admin {
         o["migration_status"] = Value::Null;
-        o["os-vol-tenant-attr:tenant_id"] = json!(v.project_id);
         o["os-vol-host-attr:host"] = json!(v.host);
         o["os-vol-mig-status-attr:migstat"] = Value::Null;
         o["os-vol-mig-status-attr:name_id"] = Value::Null;
@@ -59,9 +61,7 @@ pub fn view(pod: &Pod, st: &PodState, ctx: &Ctx, v: &Volume) -> Value {
     }
     if mv.ge(3, 48) {
         o["shared_targets"] = json!(false);
-        if ctx.is_admin {
-            o["service_uuid"] = json!("5bd3a2c4-2d8b-4f2a-9d3a-0c2b4c7e6a11");
-        }
+        o["service_uuid"] = json!("5bd3a2c4-2d8b-4f2a-9d3a-0c2b4c7e6a11");
     }
     if mv.ge(3, 61) && ctx.is_admin {
         o["cluster_name"] = Value::Null;

@@ -189,17 +189,30 @@ async fn cinder_create_answers_lack_the_show_only_attributes() {
     assert!(keys(&updated.body["volume"]).iter().all(|k| !k.starts_with("os-vol-")));
     assert!(updated.body["volume"]["service_uuid"].is_string());
 
-    // A member sees neither the tenant attribute nor the migration status.
+    // A member sees the tenant attribute and the service uuid, not the migration status.
     let demo = Client::user(&pod, "demo", "demo").await;
     let d = demo.cinder("POST", "/volumes", Some(json!({"volume": {"size": 1}})), "3.66").await;
     let did = d.body["volume"]["id"].as_str().unwrap();
     let mine =
         demo.cinder("GET", &format!("/volumes/{did}"), None, "3.66").await.body["volume"].clone();
-    assert!(
-        mine.get("os-vol-tenant-attr:tenant_id").is_none()
-            && mine.get("migration_status").is_none(),
-        "{mine}"
-    );
+    assert!(mine["os-vol-tenant-attr:tenant_id"].is_string(), "{mine}");
+    assert!(mine["service_uuid"].is_string(), "{mine}");
+    assert!(mine.get("migration_status").is_none(), "{mine}");
+    assert!(mine.get("os-vol-host-attr:host").is_none(), "{mine}");
+    // Attached, the attachment's host is hidden from the member as well.
+    let image = c.image("m", b"x").await;
+    let (net, _) = demo.net_with_subnet("m", "10.6.0.0/24").await;
+    let server = demo.server("m", &image, &net).await;
+    let attach = json!({"volumeAttachment": {"volumeId": did}});
+    let path = format!("/servers/{server}/os-volume_attachments");
+    assert_eq!(demo.nova("POST", &path, Some(attach), "2.79").await.status, 200);
+    let mine =
+        demo.cinder("GET", &format!("/volumes/{did}"), None, "3.66").await.body["volume"].clone();
+    assert_eq!(mine["status"], "in-use");
+    assert_eq!(mine["attachments"][0]["host_name"], Value::Null, "{mine}");
+    let theirs =
+        c.cinder("GET", &format!("/volumes/{did}"), None, "3.66").await.body["volume"].clone();
+    assert!(theirs["attachments"][0]["host_name"].is_string(), "{theirs}");
 
     let s =
         c.cinder("POST", "/snapshots", Some(json!({"snapshot": {"volume_id": vid}})), "3.66").await;
