@@ -260,12 +260,24 @@ impl Report {
             self.allowed.len(),
             self.unexplained.len()
         );
+        // Each reason once, numbered; each allowed difference points at its reason.
+        let mut reasons: Vec<&str> = Vec::new();
         for (d, reason) in &self.allowed {
+            let n = match reasons.iter().position(|r| r == reason) {
+                Some(i) => i + 1,
+                None => {
+                    reasons.push(reason);
+                    reasons.len()
+                }
+            };
             let _ = writeln!(
                 s,
-                "  allowed  [{}] {}: real {} / sim {} ({reason})",
+                "  allowed  [{}] {}: real {} / sim {} (reason {n})",
                 d.step, d.location, d.real, d.sim
             );
+        }
+        for (i, reason) in reasons.iter().enumerate() {
+            let _ = writeln!(s, "  reason {}: {reason}", i + 1);
         }
         for d in &self.unexplained {
             let _ = writeln!(
@@ -376,7 +388,10 @@ mod tests {
         assert_eq!(report.allowed.len(), 1);
         assert_eq!(report.unexplained[0].location, "status");
         assert_eq!(report.unused.len(), 1);
-        assert!(report.render().contains("DIFFERS  [c] status: real 200 / sim 404"));
+        let text = report.render();
+        assert!(text.contains("DIFFERS  [c] status: real 200 / sim 404"), "{text}");
+        assert!(text.contains("allowed  [b] body $.x: real integer / sim absent (reason 1)"));
+        assert!(text.contains("reason 1: the fake driver cannot"), "{text}");
     }
 
     #[test]

@@ -1,26 +1,28 @@
 //! The differential test: the scenario against a real region and a sim pod, compared.
 //!
-//! Set `TRICIRCLE_REAL_CLOUDS` to the `clouds.yaml` of `scripts/real-openstack up` to compare
-//! (cloud `real`, the admin). Without it the scenario still runs against a sim pod and its own
-//! checks must hold; the comparison is then skipped, and says so. Set
-//! `TRICIRCLE_FIDELITY_DUMP=DIR` to write both runs' exchanges as JSON for a closer look.
+//! Set `TRICIRCLE_REAL_CLOUDS` to the `clouds.yaml` of `scripts/real-openstack up` to compare.
+//! The scenario runs twice on each side, as the admin (cloud `real`) and as a member (cloud
+//! `real-demo`), because the two see different views. Without the variable the scenario still
+//! runs against a sim pod and its own checks must hold; the comparison is then skipped, and
+//! says so. Set `TRICIRCLE_FIDELITY_DUMP=DIR` to write every run's exchanges as JSON.
 
 use std::time::Instant;
 
-use tricircle_fidelity::{Allowlist, Report, Run, Target, compare, run};
+use tricircle_fidelity::{Allowlist, Difference, Report, Run, Target, compare, run};
 use tricircle_pod_client::Credentials;
 use tricircle_sim_pod::{Delays, FaultRule, SimPodConfig, SimPodHandle};
 
-fn sim_target(pod: &SimPodHandle, region: &str) -> Target {
+/// A sim pod's `admin` (admin of project admin) or `demo` (member of project demo).
+fn sim_target(pod: &SimPodHandle, region: &str, user: &str) -> Target {
     let credentials = Credentials {
         auth_url: pod.auth_url(),
-        username: "admin".into(),
+        username: user.into(),
         password: "secret".into(),
-        project_name: "admin".into(),
+        project_name: user.into(),
         user_domain_name: "Default".into(),
         project_domain_name: "Default".into(),
     };
-    Target::new("sim", credentials, region).unwrap()
+    Target::new(&format!("sim-{user}"), credentials, region).unwrap()
 }
 
 fn tag() -> String {
@@ -50,39 +52,66 @@ fn dump(runs: &[&Run]) {
     }
 }
 
+/// One pass's pairs, its steps named `<pass>: <step>` so both passes fit in one report.
+fn pass(name: &str, real: &Run, sim: &Run) -> Vec<(String, Vec<Difference>)> {
+    compare(&real.exchanges, &sim.exchanges)
+        .into_iter()
+        .map(|(step, diffs)| {
+            let diffs = diffs
+                .into_iter()
+                .map(|d| Difference { step: format!("{name}: {}", d.step), ..d })
+                .collect();
+            (format!("{name}: {step}"), diffs)
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_region_and_sim_pod_answer_alike() {
     let pod = tricircle_sim_pod::start(SimPodConfig::for_tests("SimOne")).await.unwrap();
-    let sim = sim_target(&pod, "SimOne");
-    let tag = tag();
+    let (sim_admin, sim_member) =
+        (sim_target(&pod, "SimOne", "admin"), sim_target(&pod, "SimOne", "demo"));
+    let (admin_tag, member_tag) = (tag(), tag());
     let Ok(clouds) = std::env::var("TRICIRCLE_REAL_CLOUDS") else {
-        let s = run(&sim, &tag).await;
-        dump(&[&s]);
-        assert_run_ok(&s);
+        let (a, m) = tokio::join!(run(&sim_admin, &admin_tag), run(&sim_member, &member_tag));
+        dump(&[&a, &m]);
+        assert_run_ok(&a);
+        assert_run_ok(&m);
         println!(
-            "sim pod: {} requests, scenario checks passed in {:.1} s; \
+            "sim pod: {} requests as admin and {} as member, scenario checks passed in {:.1} s; \
              real region not configured, comparison skipped \
              (set TRICIRCLE_REAL_CLOUDS to the clouds.yaml of scripts/real-openstack up)",
-            s.exchanges.len(),
-            s.elapsed.as_secs_f64()
+            a.exchanges.len(),
+            m.exchanges.len(),
+            a.elapsed.max(m.elapsed).as_secs_f64()
         );
         pod.shutdown().await;
         return;
     };
-    let real = Target::from_clouds_yaml("real", &clouds, "real").unwrap();
+    let real_admin = Target::from_clouds_yaml("real-admin", &clouds, "real").unwrap();
+    let real_member = Target::from_clouds_yaml("real-demo", &clouds, "real-demo").unwrap();
     let started = Instant::now();
-    let (r, s) = tokio::join!(run(&real, &tag), run(&sim, &tag));
-    dump(&[&r, &s]);
-    let report = Report::new(&compare(&r.exchanges, &s.exchanges), &Allowlist::builtin());
+    let (ra, sa, rm, sm) = tokio::join!(
+        run(&real_admin, &admin_tag),
+        run(&sim_admin, &admin_tag),
+        run(&real_member, &member_tag),
+        run(&sim_member, &member_tag),
+    );
+    dump(&[&ra, &sa, &rm, &sm]);
+    let mut pairs = pass("admin", &ra, &sa);
+    pairs.extend(pass("member", &rm, &sm));
+    let report = Report::new(&pairs, &Allowlist::builtin());
     println!("{}", report.render());
     println!(
-        "real region: {:.1} s, sim pod: {:.1} s, together {:.1} s",
-        r.elapsed.as_secs_f64(),
-        s.elapsed.as_secs_f64(),
+        "real region: {:.1} s as admin, {:.1} s as member; sim pod: {:.1} s; together {:.1} s",
+        ra.elapsed.as_secs_f64(),
+        rm.elapsed.as_secs_f64(),
+        sa.elapsed.max(sm.elapsed).as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
-    assert_run_ok(&r);
-    assert_run_ok(&s);
+    for r in [&ra, &sa, &rm, &sm] {
+        assert_run_ok(r);
+    }
     assert!(
         report.unexplained.is_empty(),
         "{} unexplained differences between the real region and the sim pod:\n{}",
@@ -102,7 +131,7 @@ async fn two_sim_pods_answer_identically() {
     cfg.delays = Delays::default();
     let slow = tricircle_sim_pod::start(cfg).await.unwrap();
     let tag = tag();
-    let (a, b) = (sim_target(&fast, "SimOne"), sim_target(&slow, "SimTwo"));
+    let (a, b) = (sim_target(&fast, "SimOne", "admin"), sim_target(&slow, "SimTwo", "admin"));
     let (ra, rb) = tokio::join!(run(&a, &tag), run(&b, &tag));
     assert_run_ok(&ra);
     assert_run_ok(&rb);
@@ -123,7 +152,7 @@ async fn an_aborted_run_cleans_up_after_itself() {
     let pod = tricircle_sim_pod::start(cfg).await.unwrap();
     pod.control().add_fault(FaultRule::error("volume.snapshot_create", 500));
     let tag = tag();
-    let r = run(&sim_target(&pod, "SimOne"), &tag).await;
+    let r = run(&sim_target(&pod, "SimOne", "admin"), &tag).await;
     let why = r.aborted.clone().expect("the run aborts");
     assert!(why.contains("snapshot create"), "{why}");
     assert!(r.failures.iter().any(|f| f.contains("expected 202, got 500")), "{:?}", r.failures);
