@@ -17,11 +17,13 @@ use tricircle_core::App;
 
 pub mod admin;
 pub mod auth;
+pub mod compute;
 pub mod error;
 pub mod extract;
 pub mod fallback;
 pub mod health;
 pub mod identity;
+pub mod image;
 pub mod metrics;
 pub mod request_id;
 mod url;
@@ -55,6 +57,8 @@ pub fn router(state: ApiState, http: &HttpSettings) -> Router {
         .merge(admin)
         .merge(health::router())
         .merge(identity::router())
+        .merge(compute::router())
+        .merge(image::router())
         .fallback(fallback::not_found)
         .route_layer(middleware::from_fn(metrics::record_route))
         .with_state(state)

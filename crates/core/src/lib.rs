@@ -8,10 +8,13 @@
 use tricircle_common::{Error, RequestContext, Result};
 use tricircle_store::Store;
 
+pub mod compute;
 pub mod identity;
+pub mod images;
 pub mod jobs;
 pub mod paging;
 pub mod pod_check;
+pub mod pod_sessions;
 pub mod pods;
 pub mod resource_types;
 pub mod routings;
@@ -26,11 +29,24 @@ pub struct Settings {
     /// The largest page a list returns.
     pub pagination_max_limit: u32,
     pub identity: identity::IdentitySettings,
+    /// Deadline of one call to a pod.
+    pub pod_timeout: std::time::Duration,
+    /// How long a listing waits for each pod before answering from the
+    /// cache with status UNKNOWN.
+    pub list_deadline: std::time::Duration,
+    /// Where image bytes are kept.
+    pub image_dir: std::path::PathBuf,
 }
 
 impl Settings {
     pub fn new(pagination_max_limit: u32) -> Self {
-        Settings { pagination_max_limit, identity: identity::IdentitySettings::default() }
+        Settings {
+            pagination_max_limit,
+            identity: identity::IdentitySettings::default(),
+            pod_timeout: pod_sessions::DEFAULT_POD_TIMEOUT,
+            list_deadline: std::time::Duration::from_secs(5),
+            image_dir: std::path::PathBuf::from("./.tricircle/images"),
+        }
     }
 }
 
@@ -40,11 +56,14 @@ pub struct App {
     store: Store,
     secrets: SecretBox,
     settings: Settings,
+    sessions: std::sync::Arc<pod_sessions::PodSessions>,
+    content: images::ContentStore,
 }
 
 impl App {
     pub fn new(store: Store, secrets: SecretBox, settings: Settings) -> Self {
-        App { store, secrets, settings }
+        let content = images::ContentStore::new(settings.image_dir.clone());
+        App { store, secrets, settings, sessions: Default::default(), content }
     }
 
     pub fn store(&self) -> &Store {

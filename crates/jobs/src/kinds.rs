@@ -20,8 +20,22 @@ pub const POD_CHECK: JobKind = JobKind {
     description: "Check that a pod's identity endpoint answers.",
 };
 
+/// Create a server in a pod (a saga; see `core::compute::server_create`).
+pub const SERVER_CREATE: JobKind = JobKind {
+    name: "server_create",
+    resource_fields: &["id"],
+    description: "Create a server in its pod: project, flavor, image and keypair first.",
+};
+
+/// Delete a server from its pod (a saga).
+pub const SERVER_DELETE: JobKind = JobKind {
+    name: "server_delete",
+    resource_fields: &["id"],
+    description: "Delete a server in its pod and forget it.",
+};
+
 /// Every job kind the gateway runs.
-pub const KINDS: &[JobKind] = &[POD_CHECK];
+pub const KINDS: &[JobKind] = &[POD_CHECK, SERVER_CREATE, SERVER_DELETE];
 
 pub fn kind(name: &str) -> Option<&'static JobKind> {
     KINDS.iter().find(|k| k.name == name)

@@ -93,7 +93,9 @@ pub enum Journal<'a> {
 }
 
 impl Journal<'_> {
-    async fn save<S: Serialize>(&self, p: &Progress<S>) -> Result<(), StoreError> {
+    /// Record `p` (also before the first step, so a crash at once leaves a
+    /// resumable job).
+    pub async fn save<S: Serialize>(&self, p: &Progress<S>) -> Result<(), StoreError> {
         if let Journal::Job { store, job, owner } = self {
             let value = serde_json::to_value(p)
                 .map_err(|e| StoreError::State(format!("saga state does not serialise: {e}")))?;
@@ -156,6 +158,56 @@ pub async fn execute<S: Saga>(
     }
     let message = progress.error.clone().unwrap_or_default();
     Ok(SagaOutcome::Unwound { error: StepError::fatal(message) })
+}
+
+/// A job handler that resumes sagas of type `S` from their saved progress
+/// (after a crash, a lost lease, or a pod that was down during an undo).
+pub struct SagaJob<S: Saga> {
+    ctx: std::sync::Arc<S::Ctx>,
+    store: Store,
+    kind: &'static crate::JobKind,
+}
+
+impl<S: Saga> SagaJob<S> {
+    pub fn new(
+        ctx: std::sync::Arc<S::Ctx>,
+        store: Store,
+        kind: &'static crate::JobKind,
+    ) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(SagaJob { ctx, store, kind })
+    }
+}
+
+impl<S: Saga + 'static> crate::JobHandler for SagaJob<S>
+where
+    S::Ctx: 'static,
+{
+    fn kind(&self) -> &'static crate::JobKind {
+        self.kind
+    }
+
+    fn run<'a>(&'a self, job: &'a tricircle_store::Job) -> crate::JobFuture<'a> {
+        Box::pin(async move {
+            let Ok(mut progress) = serde_json::from_value::<Progress<S>>(job.progress.clone())
+            else {
+                return Err(crate::JobFailure::fatal(
+                    "the saga's progress is missing or unreadable",
+                ));
+            };
+            let owner = job.lease_owner.clone().unwrap_or_default();
+            let journal = Journal::Job { store: &self.store, job: job.id, owner: &owner };
+            match execute(&*self.ctx, &mut progress, &journal).await {
+                Ok(SagaOutcome::Done) => Ok(()),
+                Ok(SagaOutcome::Unwound { error }) => {
+                    Err(crate::JobFailure::fatal(format!("unwound: {}", error.message)))
+                }
+                Ok(SagaOutcome::Paused { error } | SagaOutcome::UndoFailed { error }) => {
+                    Err(crate::JobFailure::retry(error.message))
+                }
+                Err(e) => Err(crate::JobFailure::retry(format!("database: {e}"))),
+            }
+        })
+    }
 }
 
 /// Property checks for any saga, in the spirit of omicron's saga test

@@ -331,7 +331,15 @@ impl PodSession {
     /// (for callers that relay or compare the pod's own error bodies).
     pub async fn send(&self, req: &PodRequest) -> Result<PodResponse, PodError> {
         let mut token = self.token().await?;
-        let url = format!("{}{}", self.endpoint_in(&token, req.service)?, req.path);
+        let endpoint = self.endpoint_in(&token, req.service)?;
+        // Keystone is catalogued versioned (`.../v3`) by real regions and
+        // unversioned (`/identity`) by devstack-style ones; callers write
+        // paths relative to v3.
+        let url = if req.service == ServiceType::Identity && !endpoint.ends_with("/v3") {
+            format!("{endpoint}/v3{}", req.path)
+        } else {
+            format!("{endpoint}{}", req.path)
+        };
         for attempt in 0..2 {
             let mut builder = self
                 .http

@@ -331,6 +331,32 @@ impl Store {
         Ok(None)
     }
 
+    /// Claim one particular new job (an API call running its saga inline).
+    /// `None` when it is not new any more (a runner took it first).
+    pub async fn job_claim_id(
+        &self,
+        id: JobId,
+        owner: &str,
+        at: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<Job>> {
+        let update = sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET status = 'RUNNING', lease_owner = $2, lease_until = $3, \
+             attempts = attempts + 1, updated_at = $1 WHERE id = $4 AND status = 'NEW' \
+             RETURNING {JOB_COLUMNS}"
+        ));
+        let row: Option<JobRow> = on_pool!(self, |pool| {
+            sqlx::query_as(update)
+                .bind(at)
+                .bind(owner)
+                .bind(lease_until)
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(Job::try_from).transpose()
+    }
+
     /// Extend the lease of a job `owner` still holds; `false` if it lost it.
     pub async fn job_renew_lease(
         &self,

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod admin_cli;
 mod serve;
 mod sim_pod;
+mod up;
 
 use admin_cli::{ConnectArgs, JobCommand, PodCommand, RoutingCommand};
 
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Everything on this machine: SQLite, embedded identity, N simulated regions and the gateway; writes clouds.yaml.
+    Up(up::UpArgs),
     /// Run the gateway (all APIs on one listener).
     Serve {
         /// TOML configuration file; without one, defaults apply (SQLite under ./.tricircle).
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
+            Command::Up(args) => up::run(args).await,
             Command::Serve { config } => serve::serve(config.as_deref()).await,
             Command::Db { command: DbCommand::Migrate { config } } => {
                 serve::db_migrate(config.as_deref()).await

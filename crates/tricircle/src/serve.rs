@@ -11,24 +11,27 @@ use tokio_util::sync::CancellationToken;
 use tricircle_api::{ApiState, EmbeddedIdentityAuth, HttpSettings};
 use tricircle_common::config::{Config, LogFormat};
 use tricircle_common::random;
+use tricircle_core::compute::server_create::ServerCreate;
+use tricircle_core::compute::servers::ServerDelete;
 use tricircle_core::identity::bootstrap::bootstrap;
 use tricircle_core::pod_check::PodCheck;
 use tricircle_core::{App, SecretBox, Settings};
-use tricircle_jobs::{Runner, RunnerConfig};
+use tricircle_jobs::saga::SagaJob;
+use tricircle_jobs::{Runner, RunnerConfig, kinds};
 use tricircle_pod_client::PodClient;
 use tricircle_store::{ConnectOptions, Store};
 
 /// Exit status for configuration errors (DESIGN: "Bad config → exit code 2").
 const EXIT_CONFIG: u8 = 2;
 
-fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
+pub fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_CONFIG)
     })
 }
 
-fn init_logging(config: &Config) -> Result<(), ExitCode> {
+pub fn init_logging(config: &Config) -> Result<(), ExitCode> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(f) if !f.is_empty() => f,
         _ => config.log.filter.clone(),
@@ -66,7 +69,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// A secret from the configuration, else from its file, else a new one
 /// written to that file (mode 0600). Secrets are never logged.
-fn secret_from(configured: Option<&str>, path: &Path, what: &str) -> anyhow::Result<String> {
+pub fn secret_from(configured: Option<&str>, path: &Path, what: &str) -> anyhow::Result<String> {
     if let Some(t) = configured {
         return Ok(t.to_string());
     }
@@ -118,60 +121,104 @@ pub async fn serve(config_path: Option<&Path>) -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let secrets =
-        SecretBox::load_or_create(&config.secret_key_file()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let token = secret_from(
-        config.auth.bootstrap_token.as_deref(),
-        &config.bootstrap_token_file(),
-        "bootstrap admin token",
-    )?;
-    let admin_password = secret_from(
-        config.identity.admin_password.as_deref(),
-        &config.admin_password_file(),
-        "admin password",
-    )?;
-    bootstrap(&store, &admin_password)
-        .await
-        .map_err(|e| anyhow::anyhow!("identity bootstrap: {e}"))?;
-    let mut settings = Settings::new(config.api.pagination_max_limit);
-    settings.identity.token_ttl = Duration::from_secs(config.identity.token_ttl_secs);
-    let app = App::new(store.clone(), secrets, settings);
-    let pod_client = PodClient::new(Duration::from_secs(config.pods.request_timeout_secs))
-        .map_err(|e| anyhow::anyhow!("cannot build the pod client: {e}"))?;
-    let owner = format!("{}-{}", std::process::id(), &random::token_hex()[..8]);
-    let runner = Runner::new(store.clone(), RunnerConfig::new(owner))
-        .with_handler(PodCheck::new(app.clone(), pod_client));
-    let stop_jobs = CancellationToken::new();
-    let jobs = tokio::spawn(runner.run(stop_jobs.clone()));
-    let state = ApiState {
-        app: app.clone(),
-        auth: Arc::new(EmbeddedIdentityAuth::new(
-            app,
-            config.auth.accept_bootstrap_token.then_some(token),
-        )),
-        public_url: config.api.public_url.clone(),
-        region: config.identity.region.clone(),
-    };
-    let router =
-        tricircle_api::router(state, &HttpSettings { max_body_bytes: config.api.max_body_bytes });
+    let gateway = Gateway::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, database = store.backend_name(), "gateway listening");
     println!(
         "tricircle gateway listening on http://{addr} (admin API at http://{addr}/admin/v1.0)"
     );
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
-    stop_jobs.cancel();
-    let _ = jobs.await;
-    store.close().await;
-    tracing::info!("gateway stopped");
-    Ok(())
+    gateway.serve(listener, shutdown_signal()).await
 }
 
-async fn shutdown_signal() {
+/// A gateway ready to serve: database migrated, identity bootstrapped, job
+/// runner built. `serve` and `up` both start one.
+pub struct Gateway {
+    pub app: App,
+    pub store: Store,
+    /// The bootstrap admin's IDs (for `up`'s seeding).
+    pub admin: tricircle_core::identity::bootstrap::Bootstrapped,
+    pub admin_password: String,
+    router: axum::Router,
+    runner: Runner,
+}
+
+impl Gateway {
+    pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
+        let store = open_store(config).await?;
+        let secrets = SecretBox::load_or_create(&config.secret_key_file())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let token = secret_from(
+            config.auth.bootstrap_token.as_deref(),
+            &config.bootstrap_token_file(),
+            "bootstrap admin token",
+        )?;
+        let admin_password = secret_from(
+            config.identity.admin_password.as_deref(),
+            &config.admin_password_file(),
+            "admin password",
+        )?;
+        let admin = bootstrap(&store, &admin_password)
+            .await
+            .map_err(|e| anyhow::anyhow!("identity bootstrap: {e}"))?;
+        let mut settings = Settings::new(config.api.pagination_max_limit);
+        settings.identity.token_ttl = Duration::from_secs(config.identity.token_ttl_secs);
+        settings.pod_timeout = Duration::from_secs(config.pods.request_timeout_secs);
+        settings.image_dir = config.data_dir.join("images");
+        let app = App::new(store.clone(), secrets, settings);
+        let pod_client = PodClient::new(Duration::from_secs(config.pods.request_timeout_secs))
+            .map_err(|e| anyhow::anyhow!("cannot build the pod client: {e}"))?;
+        let owner = format!("{}-{}", std::process::id(), &random::token_hex()[..8]);
+        let shared = Arc::new(app.clone());
+        let runner = Runner::new(store.clone(), RunnerConfig::new(owner))
+            .with_handler(PodCheck::new(app.clone(), pod_client))
+            .with_handler(SagaJob::<ServerCreate>::new(
+                shared.clone(),
+                store.clone(),
+                &kinds::SERVER_CREATE,
+            ))
+            .with_handler(SagaJob::<ServerDelete>::new(
+                shared,
+                store.clone(),
+                &kinds::SERVER_DELETE,
+            ));
+        let state = ApiState {
+            app: app.clone(),
+            auth: Arc::new(EmbeddedIdentityAuth::new(
+                app.clone(),
+                config.auth.accept_bootstrap_token.then_some(token),
+            )),
+            public_url: config.api.public_url.clone(),
+            region: config.identity.region.clone(),
+        };
+        let router = tricircle_api::router(
+            state,
+            &HttpSettings { max_body_bytes: config.api.max_body_bytes },
+        );
+        Ok(Gateway { app, store, admin, admin_password, router, runner })
+    }
+
+    /// Serve on `listener` (and run jobs) until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, database = self.store.backend_name(), "gateway listening");
+        let stop_jobs = CancellationToken::new();
+        let jobs = tokio::spawn(self.runner.run(stop_jobs.clone()));
+        axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await?;
+        stop_jobs.cancel();
+        let _ = jobs.await;
+        self.store.close().await;
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+}
+
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,0 +1,327 @@
+//! `/compute/v2.1/servers`: thin handlers over `core::compute`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{Map, Value, json};
+use tricircle_common::Error;
+use tricircle_core::compute::ServerListQuery;
+use tricircle_core::compute::server_create::ServerSpec;
+use tricircle_core::paging::page_limit;
+use tricircle_openstack_api::links::with_query;
+
+use super::NovaVersion;
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonBody;
+use crate::url::base_url;
+
+/// Add the gateway's links to a server view.
+fn with_links(base: &str, mut v: Value) -> Value {
+    let id = v["id"].as_str().unwrap_or_default().to_string();
+    v["links"] = json!([
+        {"rel": "self", "href": format!("{base}/compute/v2.1/servers/{id}")},
+        {"rel": "bookmark", "href": format!("{base}/compute/servers/{id}")},
+    ]);
+    if let Some(fid) = v["flavor"]["id"].as_str().map(str::to_string) {
+        v["flavor"]["links"] =
+            json!([{"rel": "bookmark", "href": format!("{base}/compute/flavors/{fid}")}]);
+    }
+    if let Some(iid) = v["image"]["id"].as_str().map(str::to_string) {
+        v["image"]["links"] =
+            json!([{"rel": "bookmark", "href": format!("{base}/compute/images/{iid}")}]);
+    }
+    v
+}
+
+fn parse_query(
+    raw: Option<&str>,
+    max: u32,
+) -> Result<(ServerListQuery, Vec<(String, String)>), Error> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| Error::bad_request(format!("Invalid query string: {e}.")))?;
+    let mut q = ServerListQuery::default();
+    let mut limit = None;
+    let (mut keys, mut dirs) = (Vec::new(), Vec::new());
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "limit" => {
+                limit = Some(crate::extract::parse_int("limit", Some(v))?.unwrap_or_default())
+            }
+            "marker" => q.marker = Some(v.clone()),
+            "name" => q.name = Some(v.clone()),
+            "status" => q.status = Some(v.clone()),
+            "all_tenants" => {
+                q.all_tenants =
+                    !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no" | "off")
+            }
+            "sort_key" => keys.push(v.clone()),
+            "sort_dir" => dirs.push(v.clone()),
+            // Nova ignores filters it does not know for non-admins; so do we.
+            _ => {}
+        }
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let field = tricircle_core::compute::servers::sort_field(key).ok_or_else(|| {
+            Error::bad_request(format!(
+                "Invalid input for query parameters sort_key. Value: {}.",
+                tricircle_common::ids::truncate_for_message(key)
+            ))
+        })?;
+        let asc = match dirs.get(i).map(|d| d.to_ascii_lowercase()) {
+            None => false,
+            Some(d) if d == "asc" => true,
+            Some(d) if d == "desc" => false,
+            Some(d) => {
+                return Err(Error::bad_request(format!(
+                    "Invalid input for query parameters sort_dir. Value: {d}."
+                )));
+            }
+        };
+        q.sort.push((field.to_string(), asc));
+    }
+    q.limit = page_limit(limit, max)?;
+    Ok((q, pairs))
+}
+
+async fn list_servers(
+    s: ApiState,
+    ctx: tricircle_common::RequestContext,
+    h: HeaderMap,
+    raw: Option<String>,
+    mv: NovaVersion,
+    detail: bool,
+) -> ApiResult<Response> {
+    let (mut q, pairs) = parse_query(raw.as_deref(), s.app.settings().pagination_max_limit)?;
+    q.microversion = Some(mv.0);
+    let limit = q.limit;
+    let page = s.app.server_list(&ctx, q).await?;
+    let base = base_url(s.public_url.as_deref(), &h);
+    let servers: Vec<Value> = page
+        .servers
+        .into_iter()
+        .map(|v| {
+            let v = with_links(&base, v);
+            if detail { v } else { json!({"id": v["id"], "name": v["name"], "links": v["links"]}) }
+        })
+        .collect();
+    let mut body = json!({"servers": servers});
+    if let Some(m) = page.next_marker {
+        let mut query: Vec<(&str, String)> = pairs
+            .iter()
+            .filter(|(k, _)| k != "marker" && k != "limit")
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        query.push(("limit", limit.to_string()));
+        query.push(("marker", m));
+        let path = if detail { "servers/detail" } else { "servers" };
+        body["servers_links"] = json!([{"rel": "next", "href": with_query(&format!("{base}/compute/v2.1/{path}"), &query)}]);
+    }
+    let mut resp = Json(body).into_response();
+    if page.partial {
+        // Some region did not answer: its servers are listed as UNKNOWN.
+        resp.headers_mut().insert("tricircle-partial-result", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}
+
+pub async fn list(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Extension(mv): Extension<NovaVersion>,
+    h: HeaderMap,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    list_servers(s, ctx, h, uri.query().map(str::to_string), mv, false).await
+}
+
+pub async fn list_detail(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Extension(mv): Extension<NovaVersion>,
+    h: HeaderMap,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    list_servers(s, ctx, h, uri.query().map(str::to_string), mv, true).await
+}
+
+pub async fn show(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Extension(NovaVersion(mv)): Extension<NovaVersion>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let v = s.app.server_show(&ctx, &id, Some(mv)).await?;
+    Ok(Json(json!({"server": with_links(&base_url(s.public_url.as_deref(), &h), v)})))
+}
+
+/// The keys of Nova's create body this gateway understands; any other key
+/// is refused, as Nova's schema does.
+const CREATE_KEYS: &[&str] = &[
+    "name",
+    "flavorRef",
+    "imageRef",
+    "availability_zone",
+    "key_name",
+    "networks",
+    "metadata",
+    "user_data",
+    "security_groups",
+    "min_count",
+    "max_count",
+    "config_drive",
+    "description",
+    "OS-DCF:diskConfig",
+    "adminPass",
+    "return_reservation_id",
+    "tags",
+    "hostname",
+    "block_device_mapping_v2",
+];
+
+/// The image of a block device mapping that only says "boot from this image
+/// on local disk" (what openstackclient sends for `--image`); other mappings
+/// (volumes) are not supported yet.
+fn image_from_bdm(bdm: &Value) -> Result<Option<String>, ApiError> {
+    let Some(items) = bdm.as_array() else {
+        return Err(ApiError(Error::bad_request(
+            "Invalid input for field/attribute block_device_mapping_v2: it must be a list.",
+        )));
+    };
+    let mut image = None;
+    for item in items {
+        let local_image = item["source_type"] == "image"
+            && item["destination_type"].as_str().is_none_or(|d| d == "local");
+        if !local_image {
+            return Err(ApiError(Error::bad_request(
+                "Booting from or attaching volumes at creation is not supported yet: only an image on local disk.",
+            )));
+        }
+        image = item["uuid"].as_str().map(str::to_string);
+    }
+    Ok(image)
+}
+
+pub async fn create(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Extension(NovaVersion(mv)): Extension<NovaVersion>,
+    h: HeaderMap,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let server = body.get("server").and_then(Value::as_object).ok_or_else(|| {
+        ApiError(Error::bad_request("Invalid input: 'server' is a required property."))
+    })?;
+    if let Some(k) = server.keys().find(|k| !CREATE_KEYS.contains(&k.as_str())) {
+        let hint = if k == "block_device_mapping_v2" || k == "block_device_mapping" {
+            " (booting from volumes is not supported yet)"
+        } else {
+            ""
+        };
+        return Err(ApiError(Error::bad_request(format!(
+            "Additional properties are not allowed ('{k}' was unexpected){hint}."
+        ))));
+    }
+    let string = |key: &str| -> Result<Option<String>, ApiError> {
+        match server.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(v)) => Ok(Some(v.clone())),
+            Some(_) => Err(ApiError(Error::bad_request(format!(
+                "Invalid input for field/attribute {key}: it must be a string."
+            )))),
+        }
+    };
+    for count in ["min_count", "max_count"] {
+        if server.get(count).and_then(Value::as_i64).is_some_and(|n| n != 1) {
+            return Err(ApiError(Error::bad_request(format!(
+                "{count} other than 1 is not supported: create servers one at a time."
+            ))));
+        }
+    }
+    let metadata: Map<String, Value> = match server.get("metadata") {
+        None => Map::new(),
+        Some(Value::Object(m)) if m.values().all(Value::is_string) => m.clone(),
+        Some(_) => {
+            return Err(ApiError(Error::bad_request(
+                "Invalid input for field/attribute metadata: it must map strings to strings.",
+            )));
+        }
+    };
+    let image_ref = match (
+        string("imageRef")?.filter(|i| !i.is_empty()),
+        server.get("block_device_mapping_v2"),
+    ) {
+        (Some(i), _) => Some(i),
+        (None, Some(bdm)) => image_from_bdm(bdm)?,
+        (None, None) => None,
+    };
+    let spec = ServerSpec {
+        name: string("name")?.ok_or_else(|| {
+            ApiError(Error::bad_request("Invalid input: 'name' is a required property."))
+        })?,
+        flavor_ref: string("flavorRef")?.ok_or_else(|| {
+            ApiError(Error::bad_request("Invalid input: 'flavorRef' is a required property."))
+        })?,
+        image_ref,
+        availability_zone: string("availability_zone")?,
+        key_name: string("key_name")?,
+        networks: server.get("networks").cloned(),
+        metadata,
+        user_data: string("user_data")?,
+        microversion: Some(mv),
+    };
+    let (view, admin_pass) = s.app.server_create(&ctx, spec).await?;
+    let base = base_url(s.public_url.as_deref(), &h);
+    let mut view = with_links(&base, view);
+    if let Some(p) = admin_pass {
+        view["adminPass"] = json!(p);
+    }
+    let location =
+        format!("{base}/compute/v2.1/servers/{}", view["id"].as_str().unwrap_or_default());
+    let mut resp = (StatusCode::ACCEPTED, Json(json!({"server": view}))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert("location", v);
+    }
+    Ok(resp)
+}
+
+pub async fn update(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Extension(NovaVersion(mv)): Extension<NovaVersion>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let name = body["server"]["name"].as_str().ok_or_else(|| {
+        ApiError(Error::bad_request(
+            "Only the server's name can be updated here: send {\"server\": {\"name\": ...}}.",
+        ))
+    })?;
+    let v = s.app.server_rename(&ctx, &id, name, Some(mv)).await?;
+    Ok(Json(json!({"server": with_links(&base_url(s.public_url.as_deref(), &h), v)})))
+}
+
+pub async fn delete(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.app.server_delete(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn action(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Extension(NovaVersion(mv)): Extension<NovaVersion>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let (status, body) = s.app.server_action(&ctx, &id, &body, Some(mv)).await?;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
+    Ok(if body.is_null() { status.into_response() } else { (status, Json(body)).into_response() })
+}

@@ -1,0 +1,28 @@
+//! Compute across pods (DESIGN §4 "Compute, volume"): flavors and keypairs
+//! are top objects pushed to a pod on first use; servers live in pods, with
+//! a top ID for life, a routing to the pod's ID, and a cached summary.
+
+use tricircle_common::{Error, RequestContext, Result};
+
+pub mod flavors;
+pub mod keypairs;
+pub mod placement;
+pub mod server_create;
+pub mod servers;
+mod translate;
+
+pub use flavors::FlavorSpec;
+pub use servers::{ServerListQuery, ServerPage};
+
+/// The project a compute call acts in: the token's project.
+pub(crate) fn project_of(ctx: &RequestContext) -> Result<&str> {
+    ctx.auth
+        .project_id
+        .as_deref()
+        .ok_or_else(|| Error::forbidden("This call needs a token scoped to a project."))
+}
+
+/// [`project_of`] for the other domain modules.
+pub(crate) fn project_of_pub(ctx: &RequestContext) -> Result<&str> {
+    project_of(ctx)
+}

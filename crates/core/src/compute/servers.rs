@@ -1,0 +1,507 @@
+//! Reading, changing and deleting servers that live in pods.
+//!
+//! Listing (DESIGN §4 "Listing across pods"): the top's resource rows say
+//! which pods hold the caller's servers; each of those pods is asked once,
+//! in parallel and with a deadline, for its servers of that project; their
+//! answers (bottom servers are named after their top IDs) become top views,
+//! filtered, merged by the requested sort keys with the top ID as the
+//! tie-break, and cut at the top-ID marker. A pod that does not answer in
+//! time contributes its servers from the cache with status UNKNOWN, so one
+//! bad pod never breaks the list. Every fresh answer refreshes the cache.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use tricircle_common::{Error, ErrorKind, PodId, RequestContext, Result};
+use tricircle_jobs::{Saga, StepError, StepFuture};
+use tricircle_pod_client::{Microversion, PodError, PodRequest, ServiceType};
+use tricircle_store::{Pod, ResourceRow};
+
+use super::project_of;
+use super::server_create::find_bottom_server;
+use super::translate::{ServerFacts, server_to_top, unknown_view};
+use crate::App;
+use crate::pod_sessions::pod_error;
+
+#[derive(Clone, Debug, Default)]
+pub struct ServerListQuery {
+    /// Admins only: every project's servers.
+    pub all_tenants: bool,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    /// (view key, ascending)
+    pub sort: Vec<(String, bool)>,
+    pub limit: u32,
+    pub marker: Option<String>,
+    pub microversion: Option<Microversion>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerPage {
+    pub servers: Vec<Value>,
+    pub next_marker: Option<String>,
+    /// Some pod did not answer; its servers came from the cache.
+    pub partial: bool,
+}
+
+/// Nova's sort keys and the field of the server view each sorts on.
+pub fn sort_field(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "created_at" => "created",
+        "updated_at" => "updated",
+        "display_name" | "name" => "name",
+        "uuid" | "id" => "id",
+        "vm_state" | "status" => "status",
+        "availability_zone" => "OS-EXT-AZ:availability_zone",
+        "launched_at" => "OS-SRV-USG:launched_at",
+        "key_name" => "key_name",
+        "host" | "node" => "OS-EXT-SRV-ATTR:host",
+        "project_id" => "tenant_id",
+        "user_id" => "user_id",
+        _ => return None,
+    })
+}
+
+fn compare(a: &Value, b: &Value, sort: &[(String, bool)]) -> Ordering {
+    for (field, asc) in sort {
+        let ord = match (&a[field.as_str()], &b[field.as_str()]) {
+            (Value::String(x), Value::String(y)) => x.cmp(y),
+            (Value::Number(x), Value::Number(y)) => {
+                x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal)
+            }
+            (Value::Null, Value::Null) => Ordering::Equal,
+            (Value::Null, _) => Ordering::Less,
+            (_, Value::Null) => Ordering::Greater,
+            (x, y) => x.to_string().cmp(&y.to_string()),
+        };
+        let ord = if *asc { ord } else { ord.reverse() };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    // The top ID breaks ties, so the order (and paging) is total.
+    a["id"].as_str().cmp(&b["id"].as_str())
+}
+
+fn not_found(id: &str) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("Instance {} could not be found.", tricircle_common::ids::truncate_for_message(id)),
+    )
+}
+
+impl App {
+    /// The resource row of a server the caller may see.
+    async fn server_row(&self, ctx: &RequestContext, id: &str) -> Result<(ResourceRow, Pod)> {
+        let row = self
+            .store
+            .resource_get(id)
+            .await?
+            .filter(|r| r.resource_type == "server")
+            .ok_or_else(|| not_found(id))?;
+        if !ctx.auth.is_admin() && ctx.auth.project_id.as_deref() != Some(row.project_id.as_str()) {
+            return Err(not_found(id));
+        }
+        let pod_id: PodId =
+            row.pod_id.as_deref().and_then(|p| p.parse().ok()).ok_or_else(|| not_found(id))?;
+        let pod = self.store.pod_get(pod_id).await?.ok_or_else(|| not_found(id))?;
+        Ok((row, pod))
+    }
+
+    /// Store a fresh view in the cache when it changed.
+    async fn remember_view(&self, row: &ResourceRow, view: &Value) -> Result<()> {
+        let mut facts = ServerFacts::of(row);
+        if facts.view == *view {
+            return Ok(());
+        }
+        facts.view = view.clone();
+        let status = view["status"].as_str().unwrap_or(&row.status).to_string();
+        let summary = serde_json::to_string(&facts).map_err(Error::internal)?;
+        self.store.resource_refresh(&row.id, &row.name, &status, &summary).await?;
+        Ok(())
+    }
+
+    pub async fn server_show(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        mv: Option<Microversion>,
+    ) -> Result<Value> {
+        let (row, pod) = self.server_row(ctx, id).await?;
+        let facts = ServerFacts::of(&row);
+        let session = match self.pod_project_session(&pod, &row.project_id).await {
+            Ok(s) => s,
+            Err(e) if e.status() == 503 => return Ok(unknown_view(&row, &facts, &pod.az_name)),
+            Err(e) => return Err(e),
+        };
+        let bottom = match self
+            .store
+            .routing_find(&row.id, "server", pod.pod_id)
+            .await?
+            .and_then(|r| r.bottom_id)
+        {
+            Some(b) => b,
+            // Still being created: what the cache knows.
+            None => return Ok(unknown_or_building(&row, &facts, &pod)),
+        };
+        let mut req = PodRequest::get(ServiceType::Compute, format!("/servers/{bottom}"))
+            .with_request_id(ctx.request_id.as_str());
+        if let Some(mv) = mv {
+            req = req.with_microversion(
+                session
+                    .negotiate(ServiceType::Compute, mv)
+                    .await
+                    .map_err(|e| pod_error(&pod, e))?,
+            );
+        }
+        match session.call(&req).await {
+            Ok(resp) => {
+                let body: Value = resp.json().map_err(|e| pod_error(&pod, e))?;
+                let view = server_to_top(&body["server"], &row, &facts, &pod);
+                self.remember_view(&row, &view).await?;
+                Ok(view)
+            }
+            Err(PodError::Service { status: 404, .. }) => Err(not_found(id)),
+            Err(e) if e.is_retryable() => Ok(unknown_view(&row, &facts, &pod.az_name)),
+            Err(e) => Err(pod_error(&pod, e)),
+        }
+    }
+
+    pub async fn server_list(
+        &self,
+        ctx: &RequestContext,
+        q: ServerListQuery,
+    ) -> Result<ServerPage> {
+        let project = if q.all_tenants {
+            crate::require_admin(ctx)?;
+            None
+        } else {
+            Some(project_of(ctx)?)
+        };
+        let rows = self.store.resource_list("server", project).await?;
+        // One call per (pod, project) that holds servers.
+        let mut groups: HashMap<(String, String), Vec<ResourceRow>> = HashMap::new();
+        for r in rows {
+            if let Some(p) = r.pod_id.clone() {
+                groups.entry((p, r.project_id.clone())).or_default().push(r);
+            }
+        }
+        let deadline = self.settings.list_deadline;
+        let calls = groups.into_iter().map(|((pod_id, project_id), rows)| {
+            let app = self.clone();
+            let mv = q.microversion;
+            let request_id = ctx.request_id.to_string();
+            async move {
+                let pod = match pod_id.parse::<PodId>() {
+                    Ok(id) => app.store.pod_get(id).await.ok().flatten(),
+                    Err(_) => None,
+                };
+                let Some(pod) = pod else { return (rows, None, None) };
+                let fetched = tokio::time::timeout(deadline, app.pod_servers(&pod, &project_id, mv, &request_id)).await;
+                let fresh = match fetched {
+                    Ok(Ok(list)) => Some(list),
+                    Ok(Err(e)) => {
+                        tracing::warn!(region = %pod.region_name, error = %e, "listing servers: pod failed; using the cache");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::warn!(region = %pod.region_name, "listing servers: pod missed the deadline; using the cache");
+                        None
+                    }
+                };
+                (rows, Some(pod), fresh)
+            }
+        });
+        let mut views = Vec::new();
+        let mut partial = false;
+        for (rows, pod, fresh) in join_all(calls).await {
+            let Some(pod) = pod else { continue };
+            match fresh {
+                Some(by_name) => {
+                    for row in rows {
+                        let facts = ServerFacts::of(&row);
+                        match by_name.get(&row.id) {
+                            Some(bottom) => {
+                                let view = server_to_top(bottom, &row, &facts, &pod);
+                                self.remember_view(&row, &view).await?;
+                                views.push(view);
+                            }
+                            None => views.push(unknown_or_building(&row, &facts, &pod)),
+                        }
+                    }
+                }
+                None => {
+                    partial = true;
+                    views.extend(
+                        rows.iter().map(|r| unknown_view(r, &ServerFacts::of(r), &pod.az_name)),
+                    );
+                }
+            }
+        }
+        if let Some(n) = &q.name {
+            views.retain(|v| v["name"].as_str().is_some_and(|s| s.contains(n.as_str())));
+        }
+        if let Some(s) = &q.status {
+            views.retain(|v| v["status"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(s)));
+        }
+        let sort =
+            if q.sort.is_empty() { vec![("created".to_string(), false)] } else { q.sort.clone() };
+        views.sort_by(|a, b| compare(a, b, &sort));
+        let start = match &q.marker {
+            Some(m) => views
+                .iter()
+                .position(|v| v["id"].as_str() == Some(m.as_str()))
+                .map(|i| i + 1)
+                .ok_or_else(|| {
+                    Error::bad_request(format!(
+                        "marker [{}] not found",
+                        tricircle_common::ids::truncate_for_message(m)
+                    ))
+                })?,
+            None => 0,
+        };
+        let page: Vec<Value> = views.into_iter().skip(start).take(q.limit as usize).collect();
+        let next_marker = if page.len() == q.limit as usize {
+            page.last().and_then(|v| v["id"].as_str()).map(str::to_string)
+        } else {
+            None
+        };
+        Ok(ServerPage { servers: page, next_marker, partial })
+    }
+
+    /// The pod's servers of one top project, by bottom name (= top ID).
+    async fn pod_servers(
+        &self,
+        pod: &Pod,
+        project_id: &str,
+        mv: Option<Microversion>,
+        request_id: &str,
+    ) -> Result<HashMap<String, Value>> {
+        let session = self.pod_project_session(pod, project_id).await?;
+        let mut req =
+            PodRequest::get(ServiceType::Compute, "/servers/detail").with_request_id(request_id);
+        if let Some(mv) = mv {
+            req = req.with_microversion(
+                session.negotiate(ServiceType::Compute, mv).await.map_err(|e| pod_error(pod, e))?,
+            );
+        }
+        let body: Value = session
+            .call(&req)
+            .await
+            .map_err(|e| pod_error(pod, e))?
+            .json()
+            .map_err(|e| pod_error(pod, e))?;
+        Ok(body["servers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["name"].as_str().map(|n| (n.to_string(), s.clone())))
+            .collect())
+    }
+
+    /// Rename a server (the name lives at the top; the pod's copy is named
+    /// after the top ID).
+    pub async fn server_rename(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        name: &str,
+        mv: Option<Microversion>,
+    ) -> Result<Value> {
+        let (row, _) = self.server_row(ctx, id).await?;
+        let name = name.trim();
+        if name.is_empty() || name.len() > 255 {
+            return Err(Error::bad_request(
+                "Invalid input for field/attribute name: it must have 1 to 255 characters.",
+            ));
+        }
+        self.store.resource_refresh(&row.id, name, &row.status, &row.summary).await?;
+        self.server_show(ctx, id, mv).await
+    }
+
+    /// Forward an action (`os-start`, `reboot`, `resize`, ...) to the pod.
+    pub async fn server_action(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        action: &Value,
+        mv: Option<Microversion>,
+    ) -> Result<(u16, Value)> {
+        let (row, pod) = self.server_row(ctx, id).await?;
+        let name = action
+            .as_object()
+            .and_then(|o| (o.len() == 1).then(|| o.keys().next().cloned()).flatten())
+            .ok_or_else(|| {
+                Error::bad_request("The action body must have exactly one key, the action's name.")
+            })?;
+        if let Some(flavor) =
+            action.get("resize").and_then(|r| r.get("flavorRef")).and_then(Value::as_str)
+        {
+            let flavor = flavor.rsplit('/').next().unwrap_or_default().to_string();
+            self.flavor_get(ctx, &flavor)
+                .await
+                .map_err(|_| Error::bad_request(format!("Flavor {flavor} could not be found.")))?;
+            self.ensure_flavor_in_pod(&pod, &flavor)
+                .await
+                .map_err(|e| Error::unavailable(e.message.clone(), e.message))?;
+        }
+        if name == "createImage" {
+            return Err(Error::new(
+                ErrorKind::MethodNotAllowed,
+                "createImage is not supported by this gateway yet.",
+            ));
+        }
+        let bottom = self
+            .store
+            .routing_find(&row.id, "server", pod.pod_id)
+            .await?
+            .and_then(|r| r.bottom_id)
+            .ok_or_else(|| {
+                Error::conflict(format!(
+                    "Cannot '{name}' instance {id} while it is in task_state spawning"
+                ))
+            })?;
+        let session = self.pod_project_session(&pod, &row.project_id).await?;
+        let mut req = PodRequest::new(
+            ServiceType::Compute,
+            reqwest::Method::POST,
+            format!("/servers/{bottom}/action"),
+        )
+        .with_body(action.clone())
+        .with_request_id(ctx.request_id.as_str());
+        if let Some(mv) = mv {
+            req = req.with_microversion(
+                session
+                    .negotiate(ServiceType::Compute, mv)
+                    .await
+                    .map_err(|e| pod_error(&pod, e))?,
+            );
+        }
+        match session.call(&req).await {
+            Ok(resp) => {
+                Ok((resp.status, serde_json::from_slice(&resp.body).unwrap_or(Value::Null)))
+            }
+            Err(PodError::Service { status, message, .. })
+                if (400..500).contains(&status) && status != 401 =>
+            {
+                Err(Error::new(
+                    match status {
+                        404 => ErrorKind::NotFound,
+                        409 => ErrorKind::Conflict,
+                        403 => ErrorKind::Forbidden,
+                        _ => ErrorKind::BadRequest,
+                    },
+                    message,
+                ))
+            }
+            Err(e) => Err(pod_error(&pod, e)),
+        }
+    }
+
+    /// Delete a server (a saga, inline): the pod's copy, then the top's.
+    pub async fn server_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {
+        let (row, pod) = self.server_row(ctx, id).await?;
+        let state = ServerDelete {
+            top_id: row.id.clone(),
+            project_id: row.project_id.clone(),
+            pod_id: pod.pod_id,
+        };
+        self.run_inline(&row.project_id, state, &pod).await?;
+        Ok(())
+    }
+}
+
+fn unknown_or_building(row: &ResourceRow, facts: &ServerFacts, pod: &Pod) -> Value {
+    let mut v = unknown_view(row, facts, &pod.az_name);
+    if row.status == "BUILD" {
+        v["status"] = json!("BUILD");
+    }
+    v
+}
+
+/// Deleting a server: `bottom` (ask the pod to delete its copy; already gone
+/// is fine) then `forget` (the routing and the top's row).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ServerDelete {
+    pub top_id: String,
+    pub project_id: String,
+    pub pod_id: PodId,
+}
+
+impl ServerDelete {
+    async fn step(&mut self, app: &App, step: usize) -> std::result::Result<(), StepError> {
+        let retry = |e: &dyn std::fmt::Display| StepError::retry(e.to_string());
+        let pod = app
+            .store
+            .pod_get(self.pod_id)
+            .await
+            .map_err(|e| retry(&e))?
+            .ok_or_else(|| StepError::fatal("the pod was deleted"))?;
+        match step {
+            0 => {
+                let session =
+                    app.pod_project_session(&pod, &self.project_id).await.map_err(|e| {
+                        StepError { retryable: e.status() == 503, message: e.to_string() }
+                    })?;
+                let perr = |e: PodError| StepError {
+                    retryable: e.is_retryable(),
+                    message: pod_error(&pod, e).to_string(),
+                };
+                let bottom = match app
+                    .store
+                    .routing_find(&self.top_id, "server", pod.pod_id)
+                    .await
+                    .map_err(|e| retry(&e))?
+                    .and_then(|r| r.bottom_id)
+                {
+                    Some(b) => Some(b),
+                    None => find_bottom_server(&session, &self.top_id).await.map_err(perr)?,
+                };
+                if let Some(b) = bottom {
+                    match session
+                        .call(&PodRequest::new(
+                            ServiceType::Compute,
+                            reqwest::Method::DELETE,
+                            format!("/servers/{b}"),
+                        ))
+                        .await
+                    {
+                        Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
+                        Err(e) => return Err(perr(e)),
+                    }
+                }
+                Ok(())
+            }
+            _ => {
+                if let Some(r) = app
+                    .store
+                    .routing_find(&self.top_id, "server", pod.pod_id)
+                    .await
+                    .map_err(|e| retry(&e))?
+                {
+                    app.store.routing_delete(r.id).await.map_err(|e| retry(&e))?;
+                }
+                app.store.resource_delete(&self.top_id).await.map_err(|e| retry(&e))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Saga for ServerDelete {
+    type Ctx = App;
+    const NAME: &'static str = "server_delete";
+    const STEPS: &'static [&'static str] = &["bottom", "forget"];
+
+    fn run<'a>(&'a mut self, ctx: &'a App, step: usize) -> StepFuture<'a> {
+        Box::pin(self.step(ctx, step))
+    }
+
+    /// A delete is not undone: once the pod was asked, going forward is the
+    /// only way to a consistent state.
+    fn undo<'a>(&'a mut self, _ctx: &'a App, _step: usize) -> StepFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+}

@@ -1,0 +1,81 @@
+//! A pod's view of a server turned into the top's: top IDs, the top name,
+//! the top project and user, the zone as the gateway names it. Links are
+//! dropped here; the API layer adds the gateway's own.
+
+use serde_json::{Map, Value, json};
+use tricircle_store::{Pod, ResourceRow};
+
+/// What the top remembers of a server besides the cached view.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct ServerFacts {
+    pub flavor_id: String,
+    pub flavor_name: String,
+    pub image_id: Option<String>,
+    pub key_name: Option<String>,
+    /// The last top view rendered (a down pod's servers are listed from it).
+    #[serde(default)]
+    pub view: Value,
+}
+
+impl ServerFacts {
+    pub fn of(row: &ResourceRow) -> ServerFacts {
+        serde_json::from_str(&row.summary).unwrap_or_default()
+    }
+}
+
+/// Keys of the pod's server object that the top replaces or hides.
+const METADATA_KEY: &str = "tricircle_top_id";
+
+pub fn server_to_top(bottom: &Value, row: &ResourceRow, facts: &ServerFacts, pod: &Pod) -> Value {
+    let mut s: Map<String, Value> = bottom.as_object().cloned().unwrap_or_default();
+    s.insert("id".into(), json!(row.id));
+    s.insert("name".into(), json!(row.name));
+    s.insert("tenant_id".into(), json!(row.project_id));
+    s.insert("user_id".into(), json!(row.user_id));
+    s.remove("links");
+    if s.contains_key("OS-EXT-AZ:availability_zone") || s.contains_key("status") {
+        s.insert("OS-EXT-AZ:availability_zone".into(), json!(pod.az_name));
+    }
+    if let Some(Value::Object(flavor)) = s.get_mut("flavor") {
+        flavor.remove("links");
+        if flavor.contains_key("id") {
+            flavor.insert("id".into(), json!(facts.flavor_id));
+        }
+        if flavor.contains_key("original_name") {
+            flavor.insert("original_name".into(), json!(facts.flavor_name));
+        }
+    }
+    if let Some(Value::Object(image)) = s.get_mut("image") {
+        image.remove("links");
+        if let Some(id) = &facts.image_id {
+            image.insert("id".into(), json!(id));
+        }
+    }
+    if s.contains_key("key_name") {
+        s.insert("key_name".into(), json!(facts.key_name));
+    }
+    if let Some(Value::Object(meta)) = s.get_mut("metadata") {
+        meta.remove(METADATA_KEY);
+    }
+    Value::Object(s)
+}
+
+/// The cached view of a server whose pod did not answer: status UNKNOWN,
+/// as Nova reports servers of a down cell (microversion 2.69).
+pub fn unknown_view(row: &ResourceRow, facts: &ServerFacts, pod_az: &str) -> Value {
+    let mut v = match &facts.view {
+        Value::Object(m) if !m.is_empty() => Value::Object(m.clone()),
+        _ => {
+            json!({"id": row.id, "name": row.name, "tenant_id": row.project_id, "user_id": row.user_id,
+                     "created": row.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                     "flavor": {"id": facts.flavor_id}, "metadata": {}, "addresses": {}})
+        }
+    };
+    v["status"] = json!("UNKNOWN");
+    v["OS-EXT-AZ:availability_zone"] = json!(pod_az);
+    v
+}
+
+pub fn metadata_key() -> &'static str {
+    METADATA_KEY
+}

@@ -1,0 +1,170 @@
+//! Making a top image available in a pod: one copy per pod, even when
+//! several servers boot from it at once (the routing row is the lock), with
+//! the pod's checksum compared to the top's.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tricircle_jobs::StepError;
+use tricircle_pod_client::{PodError, PodRequest, ServiceType};
+use tricircle_store::{NewRouting, Pod, RoutingPatch, StoreError};
+
+use crate::App;
+use crate::pod_sessions::pod_error;
+
+fn retry(e: impl std::fmt::Display) -> StepError {
+    StepError::retry(e.to_string())
+}
+
+impl App {
+    /// The pod's ID of top image `image_id`, copying the image there first
+    /// when needed. Public images are copied once per pod (public there);
+    /// other images into the project's own pod project (private there).
+    pub async fn ensure_image_in_pod(
+        &self,
+        pod: &Pod,
+        image_id: &str,
+        project_id: &str,
+    ) -> Result<String, StepError> {
+        for _ in 0..600 {
+            match self.store.routing_find(image_id, "image", pod.pod_id).await.map_err(retry)? {
+                Some(r) if r.bottom_id.is_some() => return Ok(r.bottom_id.unwrap_or_default()),
+                // Another request is copying it: wait for it.
+                Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                None => {
+                    match self
+                        .store
+                        .routing_create(&NewRouting {
+                            top_id: image_id.into(),
+                            bottom_id: None,
+                            pod_id: pod.pod_id,
+                            project_id: project_id.into(),
+                            resource_type: "image".into(),
+                        })
+                        .await
+                    {
+                        Ok(r) => {
+                            let copied = self.copy_image(pod, image_id, project_id).await;
+                            return match copied {
+                                Ok(bottom) => {
+                                    let patch = RoutingPatch {
+                                        bottom_id: Some(Some(bottom.clone())),
+                                        ..Default::default()
+                                    };
+                                    self.store.routing_update(r.id, &patch).await.map_err(retry)?;
+                                    Ok(bottom)
+                                }
+                                Err(e) => {
+                                    // Release the lock so a later attempt copies again.
+                                    let _ = self.store.routing_delete(r.id).await;
+                                    Err(e)
+                                }
+                            };
+                        }
+                        Err(StoreError::Duplicate(_)) => continue,
+                        Err(e) => return Err(retry(e)),
+                    }
+                }
+            }
+        }
+        Err(StepError::retry(format!(
+            "image {image_id} is still being copied to region {}",
+            pod.region_name
+        )))
+    }
+
+    async fn copy_image(
+        &self,
+        pod: &Pod,
+        image_id: &str,
+        project_id: &str,
+    ) -> Result<String, StepError> {
+        let image = self
+            .store
+            .image_get(image_id)
+            .await
+            .map_err(retry)?
+            .ok_or_else(|| StepError::fatal(format!("image {image_id} was deleted")))?;
+        if image.status != "active" {
+            return Err(StepError::fatal(format!(
+                "Image {image_id} has no data yet (status {}).",
+                image.status
+            )));
+        }
+        let public = image.visibility == "public" || image.visibility == "community";
+        let session = if public {
+            self.pod_admin_session(pod).await
+        } else {
+            self.pod_project_session(pod, project_id).await
+        }
+        .map_err(|e| StepError { retryable: e.status() == 503, message: e.to_string() })?;
+        let perr = |e: PodError| {
+            let retryable = e.is_retryable();
+            StepError { message: pod_error(pod, e).to_string(), retryable }
+        };
+        let name = format!("tc-{image_id}");
+        // An earlier attempt may have left a finished copy.
+        let found: Value = session
+            .call(
+                &PodRequest::get(ServiceType::Image, "/v2/images").with_query("name", name.clone()),
+            )
+            .await
+            .map_err(perr)?
+            .json()
+            .map_err(perr)?;
+        if let Some(existing) = found["images"].as_array().and_then(|l| {
+            l.iter().find(|i| {
+                i["status"] == "active" && i["checksum"].as_str() == image.checksum.as_deref()
+            })
+        }) {
+            return Ok(existing["id"].as_str().unwrap_or_default().to_string());
+        }
+        let body = json!({
+            "name": name,
+            "disk_format": image.disk_format.clone().unwrap_or_else(|| "raw".into()),
+            "container_format": image.container_format.clone().unwrap_or_else(|| "bare".into()),
+            "visibility": if public { "public" } else { "private" },
+            "min_disk": image.min_disk,
+            "min_ram": image.min_ram,
+        });
+        let created: Value = session
+            .call(
+                &PodRequest::new(ServiceType::Image, reqwest::Method::POST, "/v2/images")
+                    .with_body(body),
+            )
+            .await
+            .map_err(perr)?
+            .json()
+            .map_err(perr)?;
+        let bottom = created["id"].as_str().unwrap_or_default().to_string();
+        let data =
+            self.content.read(image_id).await.map_err(|e| StepError::fatal(e.to_string()))?;
+        session
+            .call(
+                &PodRequest::new(
+                    ServiceType::Image,
+                    reqwest::Method::PUT,
+                    format!("/v2/images/{bottom}/file"),
+                )
+                .with_raw_body(data, "application/octet-stream"),
+            )
+            .await
+            .map_err(perr)?;
+        let shown: Value = session
+            .call(&PodRequest::get(ServiceType::Image, format!("/v2/images/{bottom}")))
+            .await
+            .map_err(perr)?
+            .json()
+            .map_err(perr)?;
+        if shown["checksum"].as_str() != image.checksum.as_deref() {
+            return Err(StepError::fatal(format!(
+                "the copy of image {image_id} in region {} has checksum {}, not {}",
+                pod.region_name,
+                shown["checksum"],
+                image.checksum.unwrap_or_default()
+            )));
+        }
+        tracing::info!(image = image_id, region = %pod.region_name, bottom = %bottom, "image copied into pod");
+        Ok(bottom)
+    }
+}

@@ -1,0 +1,235 @@
+//! Logged-in sessions with pods, shared by every request of the process.
+//!
+//! With `mapped` identity (DESIGN §4) the gateway holds credentials for each
+//! pod; every top project gets its own project in the pod, created on first
+//! use and recorded as a `project` routing, and the gateway's pod user gets
+//! the `member` role there. Work for a top project then runs in a session
+//! scoped to that bottom project, so the pod itself keeps projects apart.
+//! Pod-wide work (flavors) uses the session of the credentials' own project.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tricircle_common::{Error, PodId, Result};
+use tricircle_pod_client::{
+    Credentials, PodError, PodRequest, PodSession, ServiceType, SessionConfig,
+};
+use tricircle_store::{NewRouting, Pod, StoreError};
+
+use crate::App;
+use crate::pods::IdentityMode;
+
+/// Sessions by (pod, bottom project name).
+#[derive(Default)]
+pub struct PodSessions {
+    sessions: Mutex<HashMap<(PodId, String), Arc<PodSession>>>,
+}
+
+impl std::fmt::Debug for PodSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PodSessions")
+    }
+}
+
+/// The name of the bottom project standing for a top project.
+pub fn bottom_project_name(top_project_id: &str) -> String {
+    format!("tc-{top_project_id}")
+}
+
+/// Turn a pod failure into the client's error: unreachable pods are 503
+/// naming the region; a pod refusing our request is an internal error
+/// (the gateway should not have sent it), with the pod's message logged.
+pub fn pod_error(pod: &Pod, e: PodError) -> Error {
+    match &e {
+        PodError::Timeout(_) | PodError::Connect(_) => Error::unavailable(
+            format!(
+                "Region {} (availability zone {}) is not answering; retry later.",
+                pod.region_name, pod.az_name
+            ),
+            e,
+        ),
+        PodError::Service { status, .. } if *status >= 500 || *status == 429 => Error::unavailable(
+            format!(
+                "Region {} (availability zone {}) is failing; retry later.",
+                pod.region_name, pod.az_name
+            ),
+            e,
+        ),
+        _ => Error::internal(format!("region {}: {e}", pod.region_name)),
+    }
+}
+
+impl App {
+    async fn session_for(
+        &self,
+        pod: &Pod,
+        project_name: Option<String>,
+    ) -> Result<Arc<PodSession>> {
+        let creds = self.pod_credentials(pod).await?.ok_or_else(|| {
+            Error::unavailable(
+                format!(
+                    "Region {} has no credentials registered; an admin must add them.",
+                    pod.region_name
+                ),
+                "pod without credentials",
+            )
+        })?;
+        let project = project_name.unwrap_or_else(|| creds.project_name.clone());
+        let key = (pod.pod_id, project.clone());
+        let mut sessions = self.sessions.sessions.lock().await;
+        if let Some(s) = sessions.get(&key) {
+            return Ok(s.clone());
+        }
+        let credentials = Credentials {
+            auth_url: pod.auth_url.clone().unwrap_or_default(),
+            username: creds.username,
+            password: creds.password,
+            project_name: project,
+            user_domain_name: creds.user_domain_name,
+            project_domain_name: creds.project_domain_name,
+        };
+        let mut config = SessionConfig::new(credentials, pod.region_name.clone());
+        config.timeout = self.settings.pod_timeout;
+        if let Ok(overrides) = serde_json::from_str(&pod.endpoints) {
+            config.endpoint_overrides = overrides;
+        }
+        let session = Arc::new(PodSession::new(config).map_err(|e| pod_error(pod, e))?);
+        sessions.insert(key, session.clone());
+        Ok(session)
+    }
+
+    /// The session of the pod credentials' own project (pod-wide work).
+    pub async fn pod_admin_session(&self, pod: &Pod) -> Result<Arc<PodSession>> {
+        self.session_for(pod, None).await
+    }
+
+    /// A session scoped to the pod's project for `top_project_id`, creating
+    /// that project in the pod on first use.
+    pub async fn pod_project_session(
+        &self,
+        pod: &Pod,
+        top_project_id: &str,
+    ) -> Result<Arc<PodSession>> {
+        if pod.identity_mode != IdentityMode::Mapped.as_str() {
+            return Err(Error::unavailable(
+                format!(
+                    "Region {} uses shared identity, which needs an external Keystone (not configured).",
+                    pod.region_name
+                ),
+                "shared identity without external keystone",
+            ));
+        }
+        self.ensure_bottom_project(pod, top_project_id).await?;
+        self.session_for(pod, Some(bottom_project_name(top_project_id))).await
+    }
+
+    /// Create (or find) the bottom project of `top_project_id` in `pod` and
+    /// give the gateway's user the member role there.
+    async fn ensure_bottom_project(&self, pod: &Pod, top_project_id: &str) -> Result<String> {
+        if let Some(r) = self.store.routing_find(top_project_id, "project", pod.pod_id).await?
+            && let Some(b) = r.bottom_id
+        {
+            return Ok(b);
+        }
+        // The routing row first: it is the lock against a twin project.
+        let routing = match self
+            .store
+            .routing_create(&NewRouting {
+                top_id: top_project_id.into(),
+                bottom_id: None,
+                pod_id: pod.pod_id,
+                project_id: top_project_id.into(),
+                resource_type: "project".into(),
+            })
+            .await
+        {
+            Ok(r) => r,
+            Err(StoreError::Duplicate(_)) => {
+                self.store.routing_find(top_project_id, "project", pod.pod_id).await?.ok_or_else(
+                    || Error::internal("project routing vanished while being created"),
+                )?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let admin = self.pod_admin_session(pod).await?;
+        let err = |e| pod_error(pod, e);
+        let name = bottom_project_name(top_project_id);
+        let found: Value = admin
+            .call(
+                &PodRequest::get(ServiceType::Identity, "/projects")
+                    .with_query("name", name.clone()),
+            )
+            .await
+            .map_err(err)?
+            .json()
+            .map_err(err)?;
+        let project_id = match found["projects"].as_array().and_then(|p| p.first()) {
+            Some(p) => p["id"].as_str().unwrap_or_default().to_string(),
+            None => {
+                let created: Value = admin
+                    .call(
+                        &PodRequest::new(ServiceType::Identity, reqwest::Method::POST, "/projects")
+                            .with_body(json!({"project": {"name": name, "domain_id": "default",
+                            "description": format!("Tricircle project {top_project_id}")}})),
+                    )
+                    .await
+                    .map_err(err)?
+                    .json()
+                    .map_err(err)?;
+                created["project"]["id"].as_str().unwrap_or_default().to_string()
+            }
+        };
+        let creds = self
+            .pod_credentials(pod)
+            .await?
+            .unwrap_or_else(|| unreachable!("checked by the admin session"));
+        let users: Value = admin
+            .call(
+                &PodRequest::get(ServiceType::Identity, "/users")
+                    .with_query("name", creds.username.clone()),
+            )
+            .await
+            .map_err(err)?
+            .json()
+            .map_err(err)?;
+        let user_id = users["users"][0]["id"].as_str().unwrap_or_default().to_string();
+        let roles: Value = admin
+            .call(&PodRequest::get(ServiceType::Identity, "/roles").with_query("name", "member"))
+            .await
+            .map_err(err)?
+            .json()
+            .map_err(err)?;
+        let role_id = roles["roles"][0]["id"].as_str().unwrap_or_default().to_string();
+        if project_id.is_empty() || user_id.is_empty() || role_id.is_empty() {
+            return Err(Error::internal(format!(
+                "region {}: cannot find the project, user or member role to map project {top_project_id}",
+                pod.region_name
+            )));
+        }
+        admin
+            .call(&PodRequest::new(
+                ServiceType::Identity,
+                reqwest::Method::PUT,
+                format!("/projects/{project_id}/users/{user_id}/roles/{role_id}"),
+            ))
+            .await
+            .map_err(err)?;
+        self.store
+            .routing_update(
+                routing.id,
+                &tricircle_store::RoutingPatch {
+                    bottom_id: Some(Some(project_id.clone())),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        tracing::info!(region = %pod.region_name, top_project = top_project_id, bottom_project = %project_id, "mapped project into pod");
+        Ok(project_id)
+    }
+}
+
+/// The default per-call deadline to pods.
+pub const DEFAULT_POD_TIMEOUT: Duration = Duration::from_secs(30);
