@@ -36,6 +36,8 @@ pub struct Settings {
     pub list_deadline: std::time::Duration,
     /// Where image bytes are kept.
     pub image_dir: std::path::PathBuf,
+    /// When a saga an API call could not finish is tried again by the runner.
+    pub saga_retry_delay: std::time::Duration,
 }
 
 impl Settings {
@@ -46,6 +48,7 @@ impl Settings {
             pod_timeout: pod_sessions::DEFAULT_POD_TIMEOUT,
             list_deadline: std::time::Duration::from_secs(5),
             image_dir: std::path::PathBuf::from("./.tricircle/images"),
+            saga_retry_delay: std::time::Duration::from_secs(5),
         }
     }
 }
