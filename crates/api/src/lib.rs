@@ -27,6 +27,7 @@ pub mod image;
 pub mod metrics;
 pub mod request_id;
 mod url;
+pub mod volume;
 
 pub use auth::{Authenticator, BootstrapTokenAuth, EmbeddedIdentityAuth};
 pub use error::ApiError;
@@ -59,6 +60,7 @@ pub fn router(state: ApiState, http: &HttpSettings) -> Router {
         .merge(identity::router())
         .merge(compute::router())
         .merge(image::router())
+        .merge(volume::router())
         .fallback(fallback::not_found)
         .route_layer(middleware::from_fn(metrics::record_route))
         .with_state(state)

@@ -34,8 +34,23 @@ pub const SERVER_DELETE: JobKind = JobKind {
     description: "Delete a server in its pod and forget it.",
 };
 
+/// Create a volume in a pod (a saga).
+pub const VOLUME_CREATE: JobKind = JobKind {
+    name: "volume_create",
+    resource_fields: &["id"],
+    description: "Create a volume in its pod (copying its image there first).",
+};
+
+/// Delete a volume or snapshot from its pod (a saga).
+pub const VOLUME_DELETE: JobKind = JobKind {
+    name: "volume_delete",
+    resource_fields: &["id"],
+    description: "Delete a volume or snapshot in its pod and forget it.",
+};
+
 /// Every job kind the gateway runs.
-pub const KINDS: &[JobKind] = &[POD_CHECK, SERVER_CREATE, SERVER_DELETE];
+pub const KINDS: &[JobKind] =
+    &[POD_CHECK, SERVER_CREATE, SERVER_DELETE, VOLUME_CREATE, VOLUME_DELETE];
 
 pub fn kind(name: &str) -> Option<&'static JobKind> {
     KINDS.iter().find(|k| k.name == name)

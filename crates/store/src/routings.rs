@@ -213,6 +213,27 @@ impl Store {
         row.map(Routing::try_from).transpose()
     }
 
+    /// The routing of a pod's resource, by its bottom ID.
+    pub async fn routing_find_by_bottom(
+        &self,
+        bottom_id: &str,
+        resource_type: &str,
+        pod_id: PodId,
+    ) -> StoreResult<Option<Routing>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {ROUTING_COLUMNS} FROM resource_routings WHERE bottom_id = $1 AND resource_type = $2 AND pod_id = $3"
+        ));
+        let row: Option<RoutingRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sql)
+                .bind(bottom_id)
+                .bind(resource_type)
+                .bind(pod_id.to_string())
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(Routing::try_from).transpose()
+    }
+
     /// Every routing of a top resource (one per pod it is in).
     pub async fn routing_list_for_top(
         &self,

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod admin_cli;
+mod bench;
 mod serve;
 mod sim_pod;
 mod up;
@@ -58,6 +59,8 @@ enum Command {
     },
     /// Run one simulated OpenStack region (Keystone, Nova, Cinder, Neutron, Glance).
     SimPod(sim_pod::SimPodArgs),
+    /// Measure latency, throughput, listing and memory side by side (figures for docs/benchmarks.md).
+    Bench(bench::BenchArgs),
     /// Print the version.
     Version,
 }
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
             Command::Routing { connect, command } => admin_cli::run_routing(connect, command).await,
             Command::Job { connect, command } => admin_cli::run_job(connect, command).await,
             Command::SimPod(args) => sim_pod::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
             Command::Version => {
                 println!("tricircle {}", env!("CARGO_PKG_VERSION"));
                 ExitCode::SUCCESS

@@ -15,6 +15,7 @@ use tricircle_core::compute::server_create::ServerCreate;
 use tricircle_core::compute::servers::ServerDelete;
 use tricircle_core::identity::bootstrap::bootstrap;
 use tricircle_core::pod_check::PodCheck;
+use tricircle_core::volumes::create::{VolumeCreate, VolumeDelete};
 use tricircle_core::{App, SecretBox, Settings};
 use tricircle_jobs::saga::SagaJob;
 use tricircle_jobs::{Runner, RunnerConfig, kinds};
@@ -179,9 +180,19 @@ impl Gateway {
                 &kinds::SERVER_CREATE,
             ))
             .with_handler(SagaJob::<ServerDelete>::new(
-                shared,
+                shared.clone(),
                 store.clone(),
                 &kinds::SERVER_DELETE,
+            ))
+            .with_handler(SagaJob::<VolumeCreate>::new(
+                shared.clone(),
+                store.clone(),
+                &kinds::VOLUME_CREATE,
+            ))
+            .with_handler(SagaJob::<VolumeDelete>::new(
+                shared,
+                store.clone(),
+                &kinds::VOLUME_DELETE,
             ));
         let state = ApiState {
             app: app.clone(),

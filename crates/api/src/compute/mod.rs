@@ -98,6 +98,14 @@ pub fn router() -> Router<ApiState> {
             get(servers::show).put(servers::update).delete(servers::delete),
         )
         .route("/compute/v2.1/servers/{id}/action", post(servers::action))
+        .route(
+            "/compute/v2.1/servers/{id}/os-volume_attachments",
+            get(servers::attachments).post(servers::attach),
+        )
+        .route(
+            "/compute/v2.1/servers/{id}/os-volume_attachments/{volume}",
+            axum::routing::delete(servers::detach),
+        )
         .route("/compute/v2.1/flavors", get(flavors::list).post(flavors::create))
         .route("/compute/v2.1/flavors/detail", get(flavors::list_detail))
         .route("/compute/v2.1/flavors/{id}", get(flavors::show).delete(flavors::delete))

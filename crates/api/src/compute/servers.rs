@@ -325,3 +325,38 @@ pub async fn action(
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
     Ok(if body.is_null() { status.into_response() } else { (status, Json(body)).into_response() })
 }
+
+/// `GET/POST /servers/{id}/os-volume_attachments`.
+pub async fn attachments(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Extension(NovaVersion(mv)): Extension<NovaVersion>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let list = s.app.volume_attachments(&ctx, &id, Some(mv)).await?;
+    Ok(Json(json!({"volumeAttachments": list})))
+}
+
+pub async fn attach(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Extension(NovaVersion(mv)): Extension<NovaVersion>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let att = &body["volumeAttachment"];
+    let volume = att["volumeId"].as_str().ok_or_else(|| {
+        ApiError(Error::bad_request("Invalid input: 'volumeId' is a required property."))
+    })?;
+    let v = s.app.volume_attach(&ctx, &id, volume, att["device"].as_str(), Some(mv)).await?;
+    Ok(Json(json!({"volumeAttachment": v})))
+}
+
+pub async fn detach(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Path((id, volume)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.app.volume_detach(&ctx, &id, &volume).await?;
+    Ok(StatusCode::ACCEPTED)
+}

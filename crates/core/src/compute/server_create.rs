@@ -486,7 +486,9 @@ impl App {
                 Err(step_error_to_api(error, pod))
             }
             SagaOutcome::UndoFailed { error } | SagaOutcome::Paused { error } => {
-                let at = now() + chrono::Duration::from_std(self.settings.saga_retry_delay).unwrap_or_default();
+                let at = now()
+                    + chrono::Duration::from_std(self.settings.saga_retry_delay)
+                        .unwrap_or_default();
                 finish(tricircle_store::JobOutcome::Retry { at, error: error.message.clone() })
                     .await?;
                 Err(Error::unavailable(

@@ -110,6 +110,11 @@ impl App {
         Ok((row, pod))
     }
 
+    /// Top flavor names by ID.
+    async fn flavor_names(&self) -> Result<HashMap<String, String>> {
+        Ok(self.store.flavor_list().await?.into_iter().map(|f| (f.id, f.name)).collect())
+    }
+
     /// Store a fresh view in the cache when it changed.
     async fn remember_view(&self, row: &ResourceRow, view: &Value) -> Result<()> {
         let mut facts = ServerFacts::of(row);
@@ -159,7 +164,8 @@ impl App {
         match session.call(&req).await {
             Ok(resp) => {
                 let body: Value = resp.json().map_err(|e| pod_error(&pod, e))?;
-                let view = server_to_top(&body["server"], &row, &facts, &pod);
+                let view =
+                    server_to_top(&body["server"], &row, &facts, &pod, &self.flavor_names().await?);
                 self.remember_view(&row, &view).await?;
                 Ok(view)
             }
@@ -214,6 +220,7 @@ impl App {
                 (rows, Some(pod), fresh)
             }
         });
+        let flavor_names = self.flavor_names().await?;
         let mut views = Vec::new();
         let mut partial = false;
         for (rows, pod, fresh) in join_all(calls).await {
@@ -224,7 +231,7 @@ impl App {
                         let facts = ServerFacts::of(&row);
                         match by_name.get(&row.id) {
                             Some(bottom) => {
-                                let view = server_to_top(bottom, &row, &facts, &pod);
+                                let view = server_to_top(bottom, &row, &facts, &pod, &flavor_names);
                                 self.remember_view(&row, &view).await?;
                                 views.push(view);
                             }

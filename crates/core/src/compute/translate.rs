@@ -26,7 +26,15 @@ impl ServerFacts {
 /// Keys of the pod's server object that the top replaces or hides.
 const METADATA_KEY: &str = "tricircle_top_id";
 
-pub fn server_to_top(bottom: &Value, row: &ResourceRow, facts: &ServerFacts, pod: &Pod) -> Value {
+/// `flavor_names` maps top flavor IDs to names: a pod names the flavors
+/// the gateway made `tc-<id>`, and the server's flavor changes on resize.
+pub fn server_to_top(
+    bottom: &Value,
+    row: &ResourceRow,
+    facts: &ServerFacts,
+    pod: &Pod,
+    flavor_names: &std::collections::HashMap<String, String>,
+) -> Value {
     let mut s: Map<String, Value> = bottom.as_object().cloned().unwrap_or_default();
     s.insert("id".into(), json!(row.id));
     s.insert("name".into(), json!(row.name));
@@ -38,11 +46,10 @@ pub fn server_to_top(bottom: &Value, row: &ResourceRow, facts: &ServerFacts, pod
     }
     if let Some(Value::Object(flavor)) = s.get_mut("flavor") {
         flavor.remove("links");
-        if flavor.contains_key("id") {
-            flavor.insert("id".into(), json!(facts.flavor_id));
-        }
-        if flavor.contains_key("original_name") {
-            flavor.insert("original_name".into(), json!(facts.flavor_name));
+        if let Some(Value::String(name)) = flavor.get("original_name").cloned() {
+            let id = name.strip_prefix("tc-").unwrap_or(&name);
+            let top = flavor_names.get(id).cloned().unwrap_or_else(|| facts.flavor_name.clone());
+            flavor.insert("original_name".into(), json!(top));
         }
     }
     if let Some(Value::Object(image)) = s.get_mut("image") {
