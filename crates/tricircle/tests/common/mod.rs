@@ -266,20 +266,34 @@ impl Osc {
         err
     }
 
-    /// Poll `openstack server show ID` until `field` is `want` (each call
-    /// takes about a second, which is the polling interval).
+    /// Poll `openstack server show ID` until `field` is `want`.
     pub async fn wait_server(&self, id: &str, field: &str, want: &str) -> Value {
+        self.wait(&["server"], id, field, want).await
+    }
+
+    /// Poll `openstack WHAT show ID` until `field` is `want` (each call
+    /// takes about a second, which is the polling interval); fails early on
+    /// an error status.
+    pub async fn wait(&self, what: &[&str], id: &str, field: &str, want: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(40);
+        let mut args = what.to_vec();
+        args.extend(["show", id]);
         loop {
-            let v = self.json(&["server", "show", id]).await;
+            let v = self.json(&args).await;
             if v[field] == want {
                 return v;
             }
+            let status = v["status"].as_str().unwrap_or_default().to_ascii_lowercase();
             assert!(
-                !v["status"].as_str().is_some_and(|s| s == "ERROR"),
-                "server {id} went to ERROR waiting for {field}={want}: {v}"
+                !status.starts_with("error"),
+                "{} {id} went to {status} waiting for {field}={want}: {v}",
+                what.join(" ")
             );
-            assert!(Instant::now() < deadline, "server {id}: {field} never became {want}: {v}");
+            assert!(
+                Instant::now() < deadline,
+                "{} {id}: {field} never became {want}: {v}",
+                what.join(" ")
+            );
         }
     }
 }
@@ -291,4 +305,15 @@ pub fn ids(list: &Value) -> Vec<String> {
         .iter()
         .map(|s| s["ID"].as_str().expect("ID").to_string())
         .collect()
+}
+
+/// A check the gateway fails today, reported with a reproduction and not
+/// yet fixed (strict "expected failure"): while `ok` is false it only
+/// prints; once the fix lands it FAILS, asking for a plain `assert!` here.
+#[track_caller]
+pub fn known_gateway_bug(ok: bool, what: &str) {
+    if ok {
+        panic!("fixed in the gateway, make this a plain assert!: {what}");
+    }
+    eprintln!("KNOWN GATEWAY BUG (reported, not fixed yet): {what}");
 }
