@@ -1,0 +1,339 @@
+//! Mixed deployment (issue 6): a real OpenStack region (`scripts/real-openstack`)
+//! registered beside two sim pods of `tricircle up`, driven with the real
+//! `openstack` CLI: servers in the real pod's AZ and in the sim pods' AZs,
+//! one merged list (and pages across real and simulated pods), a volume
+//! attached in the real pod (refused across pods), everything deleted, and
+//! nothing left in the real region, checked with the real cloud's own admin
+//! credentials. The bottom project `tc-<top project>` and the copied image
+//! `tc-<top image>` are removed from the real region at the end, also when
+//! the test fails, so repeated CI runs do not accumulate.
+//!
+//! Gated on `TRICIRCLE_REAL_CLOUDS` (the real region's clouds.yaml, cloud
+//! `real`); prints "skipped" without it. `.ci/run` sets it.
+//!
+//! The real region is `RegionOne`, the default name of the gateway's own
+//! region too, and a pod's region name is also where the gateway looks in
+//! that pod's catalog; so the gateway's region is renamed here
+//! (`TRICIRCLE__IDENTITY__REGION`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Osc, Up, ensure_cli, ids};
+use serde_json::{Value, json};
+
+/// Removes what the gateway made in the real region: runs at the end of
+/// the test and, if the test fails before, on drop.
+struct RealCleanup {
+    exe: PathBuf,
+    clouds: PathBuf,
+    home: PathBuf,
+    project: String,
+    image: String,
+    done: bool,
+}
+
+impl RealCleanup {
+    fn osc(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(&self.exe)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("OS_CLIENT_CONFIG_FILE", &self.clouds)
+            .env("OS_CLOUD", "real")
+            .output()
+            .expect("run openstack");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// Returns what could not be removed.
+    fn run(&mut self) -> Vec<String> {
+        self.done = true;
+        let mut problems = Vec::new();
+        let (ok, text) = self.osc(&["project", "show", &self.project, "-f", "value", "-c", "id"]);
+        if ok {
+            let pid = text.trim().to_string();
+            for kind in ["server", "volume"] {
+                let (ok, text) = self.osc(&[
+                    kind,
+                    "list",
+                    "--all-projects",
+                    "--project",
+                    &pid,
+                    "-f",
+                    "value",
+                    "-c",
+                    "ID",
+                ]);
+                if !ok {
+                    problems.push(format!("{kind} list: {text}"));
+                    continue;
+                }
+                for id in text.split_whitespace() {
+                    let args: Vec<&str> = match kind {
+                        "server" => vec!["server", "delete", "--force", "--wait", id],
+                        _ => vec!["volume", "delete", "--force", id],
+                    };
+                    let (ok, text) = self.osc(&args);
+                    if !ok {
+                        problems.push(format!("{kind} delete {id}: {text}"));
+                    }
+                }
+            }
+            let (ok, text) = self.osc(&["project", "delete", &pid]);
+            if !ok {
+                problems.push(format!("project delete {}: {text}", self.project));
+            }
+        }
+        let (ok, text) =
+            self.osc(&["image", "list", "--name", &self.image, "-f", "value", "-c", "ID"]);
+        if ok {
+            for id in text.split_whitespace() {
+                let (ok, text) = self.osc(&["image", "delete", id]);
+                if !ok {
+                    problems.push(format!("image delete {id}: {text}"));
+                }
+            }
+        } else {
+            problems.push(format!("image list: {text}"));
+        }
+        problems
+    }
+}
+
+impl Drop for RealCleanup {
+    fn drop(&mut self) {
+        if !self.done {
+            for p in self.run() {
+                eprintln!("cleanup of the real region: {p}");
+            }
+        }
+    }
+}
+
+/// The gateway's pod list, by AZ, until the real pod answers its health check.
+fn wait_pod_up(up: &Up, az: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = up.admin_cli(&["pod", "list", "-f", "json"]);
+        assert!(out.status.success(), "pod list: {}", String::from_utf8_lossy(&out.stderr));
+        let pods: Value = serde_json::from_slice(&out.stdout).expect("pod list json");
+        let pod = pods.as_array().unwrap().iter().find(|p| p["az_name"] == az).cloned();
+        let pod = pod.unwrap_or_else(|| panic!("no pod for {az}: {pods}"));
+        if pod["health"]["status"] == "up" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pod {az} never became healthy: {pod}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Poll a real-region list (as the real admin) until it is empty.
+async fn real_list_empties(real: &Osc, kind: &str, project: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = real.json(&[kind, "list", "--all-projects", "--project", project]).await;
+        if v == json!([]) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{kind}s left in the real region: {v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_region_beside_two_sim_pods() {
+    let Some(real_clouds) = std::env::var_os("TRICIRCLE_REAL_CLOUDS").map(PathBuf::from) else {
+        eprintln!(
+            "skipped: TRICIRCLE_REAL_CLOUDS is not set (scripts/real-openstack up sets it up)"
+        );
+        return;
+    };
+    assert!(
+        Path::new(&real_clouds).is_file(),
+        "TRICIRCLE_REAL_CLOUDS={} is not a file",
+        real_clouds.display()
+    );
+    let Some(exe) = tokio::task::spawn_blocking(ensure_cli).await.expect("ensure cli") else {
+        return;
+    };
+    let up = tokio::task::spawn_blocking(|| {
+        Up::start_with_env(2, &[("TRICIRCLE__IDENTITY__REGION", "Tricircle")])
+    })
+    .await
+    .expect("up");
+    let home = tempfile::tempdir().expect("home");
+    let demo = Osc::new(&exe, &up.clouds_file(), "tricircle-demo", home.path());
+    let real = Osc::new(&exe, &real_clouds, "real", home.path());
+
+    // Register the real region as the pod of az-real.
+    let real_path = real_clouds.to_string_lossy().to_string();
+    let out = up.admin_cli(&[
+        "pod",
+        "add",
+        "--from-cloud",
+        "real",
+        "--clouds-file",
+        &real_path,
+        "--az",
+        "az-real",
+        "--identity",
+        "mapped",
+        "-f",
+        "json",
+    ]);
+    assert!(out.status.success(), "pod add: {}", String::from_utf8_lossy(&out.stderr));
+    let pod: Value = serde_json::from_slice(&out.stdout).expect("pod json");
+    assert_eq!(pod["az_name"], "az-real", "{pod}");
+    assert_eq!(pod["identity"], "mapped", "{pod}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("password"),
+        "pod add echoes no password"
+    );
+
+    // What the gateway will create in the real region, for the cleanup.
+    let (token, image) =
+        tokio::join!(demo.json(&["token", "issue"]), demo.json(&["image", "show", "cirros"]));
+    let top_project = token["project_id"].as_str().expect("project_id").to_string();
+    let mut cleanup = RealCleanup {
+        exe: exe.clone(),
+        clouds: real_clouds.clone(),
+        home: home.path().to_path_buf(),
+        project: format!("tc-{top_project}"),
+        image: format!("tc-{}", image["id"].as_str().expect("image id")),
+        done: false,
+    };
+    tokio::task::block_in_place(|| wait_pod_up(&up, "az-real"));
+
+    // Servers in the real pod and in both sim pods, and a volume in the
+    // real pod, all at once.
+    let create = |name: &'static str, az: &'static str| {
+        let demo = demo.clone();
+        async move {
+            demo.json(&[
+                "server",
+                "create",
+                "--flavor",
+                "m1.tiny",
+                "--image",
+                "cirros",
+                "--availability-zone",
+                az,
+                "--wait",
+                name,
+            ])
+            .await
+        }
+    };
+    let (r, s1, s2, vol) = tokio::join!(
+        create("mixed-real", "az-real"),
+        create("mixed-1", "az1"),
+        create("mixed-2", "az2"),
+        demo.json(&[
+            "volume",
+            "create",
+            "--size",
+            "1",
+            "--availability-zone",
+            "az-real",
+            "mixed-vol"
+        ]),
+    );
+    for (s, az) in [(&r, "az-real"), (&s1, "az1"), (&s2, "az2")] {
+        assert_eq!(s["status"], "ACTIVE", "{s}");
+        assert_eq!(s["OS-EXT-AZ:availability_zone"], az, "{s}");
+    }
+    let (rid, id1, id2) = (
+        r["id"].as_str().unwrap().to_string(),
+        s1["id"].as_str().unwrap().to_string(),
+        s2["id"].as_str().unwrap().to_string(),
+    );
+    let vid = vol["id"].as_str().unwrap().to_string();
+    assert_eq!(vol["availability_zone"], "az-real", "{vol}");
+
+    // One merged list over the real and the simulated pods, and pages of 2
+    // across them; the real region holds the server under the top ID's name.
+    let real_servers =
+        ["server", "list", "--all-projects", "--project", cleanup.project.as_str(), "--long"];
+    let (long, page1, in_real) = tokio::join!(
+        demo.json(&["server", "list", "--long"]),
+        demo.json(&["server", "list", "--limit", "2"]),
+        real.json(&real_servers),
+    );
+    let rows = long.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{long}");
+    for row in rows {
+        let id = row["ID"].as_str().unwrap();
+        let want = if id == rid {
+            "az-real"
+        } else if id == id1 {
+            "az1"
+        } else {
+            assert_eq!(id, id2);
+            "az2"
+        };
+        assert_eq!(row["Availability Zone"], want, "{row}");
+        assert_eq!(row["Status"], "ACTIVE", "{row}");
+    }
+    let full = ids(&long);
+    let page1 = ids(&page1);
+    assert_eq!(page1.len(), 2, "{page1:?}");
+    let page2 = ids(&demo.json(&["server", "list", "--limit", "2", "--marker", &page1[1]]).await);
+    assert_eq!([page1, page2].concat(), full, "pages of 2 over real and sim pods");
+    let in_real = in_real.as_array().unwrap().clone();
+    assert_eq!(in_real.len(), 1, "one server in the real region: {in_real:?}");
+    assert_eq!(in_real[0]["Name"], rid.as_str(), "the bottom server is named after the top ID");
+    assert_eq!(in_real[0]["Status"], "ACTIVE");
+
+    // The volume: refused by a sim pod's server, attached to the real one.
+    demo.wait(&["volume"], &vid, "status", "available").await;
+    let err = demo.fails(&["server", "add", "volume", &id1, &vid]).await;
+    assert!(err.contains("409") && err.contains("az-real") && err.contains("az1"), "{err}");
+    demo.ok(&["server", "add", "volume", &rid, &vid]).await;
+    let v = demo.wait(&["volume"], &vid, "status", "in-use").await;
+    assert_eq!(v["attachments"][0]["server_id"], rid.as_str(), "{v}");
+    let bottom = real
+        .json(&["volume", "list", "--all-projects", "--project", &cleanup.project, "--long"])
+        .await;
+    assert_eq!(bottom.as_array().map(Vec::len), Some(1), "{bottom}");
+    assert_eq!(bottom[0]["Status"], "in-use", "attached in the real region: {bottom}");
+
+    // Detach, delete everything.
+    demo.ok(&["server", "remove", "volume", &rid, &vid]).await;
+    demo.wait(&["volume"], &vid, "status", "available").await;
+    let delete_servers = ["server", "delete", "--wait", rid.as_str(), id1.as_str(), id2.as_str()];
+    let delete_volume = ["volume", "delete", vid.as_str()];
+    tokio::join!(demo.ok(&delete_servers), demo.ok(&delete_volume));
+    let (servers, _) = tokio::join!(demo.json(&["server", "list"]), async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while demo.json(&["volume", "list"]).await != json!([]) {
+            assert!(Instant::now() < deadline, "the volume never went");
+        }
+    });
+    assert_eq!(servers, json!([]), "{servers}");
+
+    // Nothing is left in the real region (asked with its own credentials).
+    tokio::join!(
+        real_list_empties(&real, "server", &cleanup.project),
+        real_list_empties(&real, "volume", &cleanup.project),
+    );
+
+    // Remove the bottom project and the copied image; check they are gone.
+    let problems = tokio::task::block_in_place(|| cleanup.run());
+    assert!(problems.is_empty(), "cleanup of the real region: {problems:?}");
+    let projects = real.json(&["project", "list"]).await;
+    assert!(
+        !projects.as_array().unwrap().iter().any(|p| p["Name"] == cleanup.project.as_str()),
+        "{projects}"
+    );
+    let images = real.json(&["image", "list", "--name", &cleanup.image]).await;
+    assert_eq!(images, json!([]), "{images}");
+}
