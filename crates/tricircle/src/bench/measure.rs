@@ -59,6 +59,8 @@ pub struct ListResult {
     pub pods: usize,
     pub servers_per_pod: usize,
     pub page_len: usize,
+    /// The first server of the page.
+    pub first_id: String,
     pub has_next: bool,
     pub cold_first: Duration,
     pub gateway: Summary,
@@ -91,6 +93,7 @@ pub async fn list_case(
     let cold_first = t.elapsed();
     let page_len = first["servers"].as_array().map_or(0, Vec::len);
     let has_next = first.get("servers_links").is_some();
+    let first_id = first["servers"][0]["id"].as_str().unwrap_or_default().to_string();
     for _ in 0..warmup {
         timed_get(http, gateway).await?;
         for (_, p) in pods {
@@ -140,6 +143,7 @@ pub async fn list_case(
         pods: pods.len(),
         servers_per_pod,
         page_len,
+        first_id,
         has_next,
         cold_first,
         gateway: Summary::of_durations(&gw),
@@ -154,12 +158,13 @@ pub async fn list_case(
 }
 
 /// The memory of a gateway in its own process (`tricircle serve` on the
-/// bench's data dir): RSS after start, and after a login, a show and a list
-/// followed by a second of idleness.
+/// bench's data dir): RSS after start, after a login and a show, and after a
+/// list, each followed by a second of idleness.
 #[derive(Debug)]
 pub struct GatewayMemory {
     pub started_kib: u64,
-    pub after_work_kib: u64,
+    pub after_show_kib: u64,
+    pub after_list_kib: u64,
 }
 
 pub async fn gateway_process_memory(
@@ -214,11 +219,55 @@ pub async fn gateway_process_memory(
     )
     .await?;
     get_json(&http, &format!("{base}{show_path}"), &token).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after_show_kib = rss_kib(Some(pid));
     get_json(&http, &format!("{base}{list_path}"), &token).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let after_work_kib = rss_kib(Some(pid));
+    let after_list_kib = rss_kib(Some(pid));
     // SIGTERM via the shell's kill: a graceful stop of the child we started.
     let _ = tokio::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    Ok(GatewayMemory { started_kib, after_work_kib })
+    Ok(GatewayMemory { started_kib, after_show_kib, after_list_kib })
+}
+
+/// Where a gateway `server show` spends its time, measured in this process
+/// without HTTP: token validation, the core call (which includes the pod's
+/// answer over HTTP), and one SQLite query.
+#[derive(Debug)]
+pub struct Breakdown {
+    pub authenticate: Summary,
+    pub server_show: Summary,
+    pub one_query: Summary,
+}
+
+pub async fn breakdown(
+    app: &tricircle_core::App,
+    token: &str,
+    server_id: &str,
+    n: usize,
+) -> anyhow::Result<Breakdown> {
+    let err = |e: tricircle_common::Error| anyhow::anyhow!("{e}");
+    let auth = app.authenticate(token).await.map_err(err)?;
+    let ctx = tricircle_common::RequestContext {
+        request_id: tricircle_common::RequestId::new(),
+        auth: auth.clone(),
+    };
+    let mv = Some(tricircle_pod_client::Microversion::new(2, 1));
+    let (mut a, mut s, mut q) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let t = Instant::now();
+        app.authenticate(token).await.map_err(err)?;
+        a.push(t.elapsed());
+        let t = Instant::now();
+        app.server_show(&ctx, server_id, mv).await.map_err(err)?;
+        s.push(t.elapsed());
+        let t = Instant::now();
+        app.store().resource_get(server_id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        q.push(t.elapsed());
+    }
+    Ok(Breakdown {
+        authenticate: Summary::of_durations(&a),
+        server_show: Summary::of_durations(&s),
+        one_query: Summary::of_durations(&q),
+    })
 }

@@ -151,7 +151,6 @@ impl Drop for Nginx {
 /// What one wrk run measured.
 #[derive(Clone, Debug, Default)]
 pub struct WrkResult {
-    pub connections: u32,
     pub requests_per_sec: f64,
     pub requests: u64,
     pub p50_us: f64,
@@ -180,12 +179,12 @@ pub async fn wrk(
     if !out.status.success() {
         bail!("wrk failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
     }
-    parse_wrk(&text, connections).with_context(|| format!("cannot read wrk's output:\n{text}"))
+    parse_wrk(&text).with_context(|| format!("cannot read wrk's output:\n{text}"))
 }
 
 /// Read wrk's `--latency` report.
-pub fn parse_wrk(text: &str, connections: u32) -> anyhow::Result<WrkResult> {
-    let mut r = WrkResult { connections, ..Default::default() };
+pub fn parse_wrk(text: &str) -> anyhow::Result<WrkResult> {
+    let mut r = WrkResult::default();
     for line in text.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
@@ -221,12 +220,12 @@ mod tests {
      75%  450.00us\n     90%  520.00us\n     99%    1.10ms\n  39000 requests in 2.00s, 30.00MB read\n\
   Socket errors: connect 0, read 1, write 0, timeout 2\n  Non-2xx or 3xx responses: 3\n\
 Requests/sec:  19500.25\nTransfer/sec:     15.00MB\n";
-        let r = parse_wrk(text, 8).unwrap();
+        let r = parse_wrk(text).unwrap();
         assert_eq!(r.requests, 39000);
         assert_eq!(r.requests_per_sec, 19500.25);
         assert_eq!(r.p50_us, 390.0);
         assert_eq!(r.p99_us, 1100.0);
         assert_eq!(r.errors, 6);
-        assert!(parse_wrk("garbage", 1).is_err());
+        assert!(parse_wrk("garbage").is_err());
     }
 }
