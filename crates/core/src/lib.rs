@@ -62,12 +62,17 @@ pub struct App {
     settings: Settings,
     sessions: std::sync::Arc<pod_sessions::PodSessions>,
     content: images::ContentStore,
+    tokens: std::sync::Arc<identity::token_cache::TokenCache>,
 }
 
 impl App {
     pub fn new(store: Store, secrets: SecretBox, settings: Settings) -> Self {
         let content = images::ContentStore::new(settings.image_dir.clone());
-        App { store, secrets, settings, sessions: Default::default(), content }
+        let tokens = std::sync::Arc::new(identity::token_cache::TokenCache::new(
+            settings.identity.token_cache_ttl,
+            10_000,
+        ));
+        App { store, secrets, settings, sessions: Default::default(), content, tokens }
     }
 
     pub fn store(&self) -> &Store {

@@ -127,81 +127,117 @@ impl App {
     }
 
     /// Create (or find) the bottom project of `top_project_id` in `pod` and
-    /// give the gateway's user the member role there.
+    /// give the gateway's user the member role there. The routing row,
+    /// written first with no bottom ID, is the lock: a concurrent request
+    /// waits for the first one instead of making a twin project.
     async fn ensure_bottom_project(&self, pod: &Pod, top_project_id: &str) -> Result<String> {
-        if let Some(r) = self.store.routing_find(top_project_id, "project", pod.pod_id).await?
-            && let Some(b) = r.bottom_id
-        {
-            return Ok(b);
-        }
-        // The routing row first: it is the lock against a twin project.
-        let routing = match self
-            .store
-            .routing_create(&NewRouting {
-                top_id: top_project_id.into(),
-                bottom_id: None,
-                pod_id: pod.pod_id,
-                project_id: top_project_id.into(),
-                resource_type: "project".into(),
-            })
-            .await
-        {
-            Ok(r) => r,
-            Err(StoreError::Duplicate(_)) => {
-                self.store.routing_find(top_project_id, "project", pod.pod_id).await?.ok_or_else(
-                    || Error::internal("project routing vanished while being created"),
-                )?
+        for _ in 0..300 {
+            match self.store.routing_find(top_project_id, "project", pod.pod_id).await? {
+                Some(r) => match r.bottom_id {
+                    Some(b) => return Ok(b),
+                    None => tokio::time::sleep(Duration::from_millis(50)).await,
+                },
+                None => {
+                    let routing = match self
+                        .store
+                        .routing_create(&NewRouting {
+                            top_id: top_project_id.into(),
+                            bottom_id: None,
+                            pod_id: pod.pod_id,
+                            project_id: top_project_id.into(),
+                            resource_type: "project".into(),
+                        })
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(StoreError::Duplicate(_)) => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    return match self.map_project(pod, top_project_id).await {
+                        Ok(bottom) => {
+                            let patch = tricircle_store::RoutingPatch {
+                                bottom_id: Some(Some(bottom.clone())),
+                                ..Default::default()
+                            };
+                            self.store.routing_update(routing.id, &patch).await?;
+                            tracing::info!(region = %pod.region_name, top_project = top_project_id, bottom_project = %bottom, "mapped project into pod");
+                            Ok(bottom)
+                        }
+                        Err(e) => {
+                            // Release the lock so a later request tries again.
+                            let _ = self.store.routing_delete(routing.id).await;
+                            Err(e)
+                        }
+                    };
+                }
             }
-            Err(e) => return Err(e.into()),
-        };
+        }
+        Err(Error::unavailable(
+            format!(
+                "Region {} is slow to set up project {top_project_id}; retry later.",
+                pod.region_name
+            ),
+            "timed out waiting for the project routing",
+        ))
+    }
+
+    /// The pod-side work of mapping a project (idempotent: an existing
+    /// project of the derived name is reused).
+    async fn map_project(&self, pod: &Pod, top_project_id: &str) -> Result<String> {
         let admin = self.pod_admin_session(pod).await?;
         let err = |e| pod_error(pod, e);
         let name = bottom_project_name(top_project_id);
-        let found: Value = admin
-            .call(
-                &PodRequest::get(ServiceType::Identity, "/projects")
-                    .with_query("name", name.clone()),
-            )
-            .await
-            .map_err(err)?
-            .json()
-            .map_err(err)?;
+        let json =
+            |r: std::result::Result<tricircle_pod_client::PodResponse, PodError>| -> Result<Value> {
+                r.map_err(err)?.json().map_err(err)
+            };
+        let found = json(
+            admin
+                .call(
+                    &PodRequest::get(ServiceType::Identity, "/projects")
+                        .with_query("name", name.clone()),
+                )
+                .await,
+        )?;
         let project_id = match found["projects"].as_array().and_then(|p| p.first()) {
             Some(p) => p["id"].as_str().unwrap_or_default().to_string(),
             None => {
-                let created: Value = admin
-                    .call(
-                        &PodRequest::new(ServiceType::Identity, reqwest::Method::POST, "/projects")
-                            .with_body(json!({"project": {"name": name, "domain_id": "default",
-                            "description": format!("Tricircle project {top_project_id}")}})),
-                    )
-                    .await
-                    .map_err(err)?
-                    .json()
-                    .map_err(err)?;
+                let body = json!({"project": {"name": name, "domain_id": "default", "description": format!("Tricircle project {top_project_id}")}});
+                let created = json(
+                    admin
+                        .call(
+                            &PodRequest::new(
+                                ServiceType::Identity,
+                                reqwest::Method::POST,
+                                "/projects",
+                            )
+                            .with_body(body),
+                        )
+                        .await,
+                )?;
                 created["project"]["id"].as_str().unwrap_or_default().to_string()
             }
         };
         let creds = self
             .pod_credentials(pod)
             .await?
-            .unwrap_or_else(|| unreachable!("checked by the admin session"));
-        let users: Value = admin
-            .call(
-                &PodRequest::get(ServiceType::Identity, "/users")
-                    .with_query("name", creds.username.clone()),
-            )
-            .await
-            .map_err(err)?
-            .json()
-            .map_err(err)?;
+            .ok_or_else(|| Error::internal("pod credentials vanished"))?;
+        let users = json(
+            admin
+                .call(
+                    &PodRequest::get(ServiceType::Identity, "/users")
+                        .with_query("name", creds.username.clone()),
+                )
+                .await,
+        )?;
         let user_id = users["users"][0]["id"].as_str().unwrap_or_default().to_string();
-        let roles: Value = admin
-            .call(&PodRequest::get(ServiceType::Identity, "/roles").with_query("name", "member"))
-            .await
-            .map_err(err)?
-            .json()
-            .map_err(err)?;
+        let roles = json(
+            admin
+                .call(
+                    &PodRequest::get(ServiceType::Identity, "/roles").with_query("name", "member"),
+                )
+                .await,
+        )?;
         let role_id = roles["roles"][0]["id"].as_str().unwrap_or_default().to_string();
         if project_id.is_empty() || user_id.is_empty() || role_id.is_empty() {
             return Err(Error::internal(format!(
@@ -217,16 +253,6 @@ impl App {
             ))
             .await
             .map_err(err)?;
-        self.store
-            .routing_update(
-                routing.id,
-                &tricircle_store::RoutingPatch {
-                    bottom_id: Some(Some(project_id.clone())),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        tracing::info!(region = %pod.region_name, top_project = top_project_id, bottom_project = %project_id, "mapped project into pod");
         Ok(project_id)
     }
 }

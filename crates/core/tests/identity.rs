@@ -12,7 +12,14 @@ use tricircle_store::{IdentityPatch, Store, backend_tests};
 
 fn app(store: &Store, ttl: Duration) -> App {
     let mut settings = Settings::new(100);
-    settings.identity = IdentitySettings { token_ttl: ttl };
+    settings.identity = IdentitySettings { token_ttl: ttl, ..Default::default() };
+    App::new(store.clone(), SecretBox::from_key([1; 32]), settings)
+}
+
+/// An app whose token cache keeps validations for `cache_ttl`.
+fn app_with_cache(store: &Store, cache_ttl: Duration) -> App {
+    let mut settings = Settings::new(100);
+    settings.identity.token_cache_ttl = cache_ttl;
     App::new(store.clone(), SecretBox::from_key([1; 32]), settings)
 }
 
@@ -113,5 +120,30 @@ backend_tests! {
         assert!(app.authenticate(&t.token).await.is_ok());
         tokio::time::sleep(Duration::from_millis(2100)).await;
         assert_eq!(app.authenticate(&t.token).await.unwrap_err().status(), 401);
+    }
+
+    async fn token_cache_is_short_lived_and_local_changes_clear_it(store: &Store) {
+        // Two replicas on one database, each with its own token cache.
+        let app = app_with_cache(store, Duration::from_millis(300));
+        let other = app_with_cache(store, Duration::from_millis(300));
+        bootstrap(store, "adminpw").await.unwrap();
+        let t = app.token_issue(password("admin", "adminpw"), Scope::Project(by_name("admin"))).await.unwrap();
+        assert!(app.authenticate(&t.token).await.unwrap().is_admin());
+        let admin = ctx_of(other.authenticate(&t.token).await.unwrap());
+        other.token_revoke(&admin, &t.token).await.unwrap();
+        assert_eq!(other.authenticate(&t.token).await.unwrap_err().status(), 401, "the revoking replica knows at once");
+        assert!(app.authenticate(&t.token).await.is_ok(), "the other answers from its cache within the ttl");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(app.authenticate(&t.token).await.unwrap_err().status(), 401, "and not past it");
+        // The explicit validation API always reads the database.
+        assert_eq!(app.token_validate(&t.token).await.unwrap_err().status(), 404);
+
+        // With the cache off, every request reads the database.
+        let uncached = app_with_cache(store, Duration::ZERO);
+        let t2 = app.token_issue(password("admin", "adminpw"), Scope::Project(by_name("admin"))).await.unwrap();
+        assert!(uncached.authenticate(&t2.token).await.is_ok());
+        let admin = ctx_of(other.authenticate(&t2.token).await.unwrap());
+        other.token_revoke(&admin, &t2.token).await.unwrap();
+        assert_eq!(uncached.authenticate(&t2.token).await.unwrap_err().status(), 401);
     }
 }

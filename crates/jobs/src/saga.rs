@@ -71,6 +71,18 @@ impl<S> Progress<S> {
     }
 }
 
+impl<S: Saga> Progress<S> {
+    /// Give up going forward after the current step failed: unwind from it
+    /// (included, since it may have half-happened).
+    pub fn abandon(&mut self, error: impl Into<String>) {
+        if !self.unwinding {
+            self.done = (self.done + 1).min(S::STEPS.len());
+            self.unwinding = true;
+            self.error = Some(error.into());
+        }
+    }
+}
+
 /// How a saga ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SagaOutcome {
@@ -133,10 +145,7 @@ pub async fn execute<S: Saga>(
                 }
                 Err(e) => {
                     tracing::warn!(saga = S::NAME, step = S::STEPS[step], error = %e.message, "saga step failed; unwinding");
-                    // The failed step may have done part of its work: undo it too.
-                    progress.done = step + 1;
-                    progress.unwinding = true;
-                    progress.error = Some(e.message.clone());
+                    progress.abandon(e.message.clone());
                     journal.save(progress).await?;
                     break;
                 }

@@ -353,6 +353,10 @@ impl Saga for ServerCreate {
     }
 }
 
+/// The status of a resource whose creation failed and is being undone; such
+/// resources are not shown to clients.
+pub const UNWINDING: &str = "UNWINDING";
+
 /// The owner name an API process uses for the jobs it runs inline.
 pub fn inline_owner() -> String {
     format!("api-{}", std::process::id())
@@ -465,8 +469,7 @@ impl App {
         let outcome = match outcome {
             SagaOutcome::Paused { error } => {
                 // An API call does not wait for a pod to come back: unwind.
-                progress.unwinding = true;
-                progress.error = Some(error.message.clone());
+                progress.abandon(error.message.clone());
                 let unwound = execute(self, &mut progress, &journal).await?;
                 match unwound {
                     SagaOutcome::Unwound { .. } => SagaOutcome::Unwound { error },
@@ -486,6 +489,12 @@ impl App {
                 Err(step_error_to_api(error, pod))
             }
             SagaOutcome::UndoFailed { error } | SagaOutcome::Paused { error } => {
+                // Hidden from clients until the runner finishes unwinding.
+                if let Some(row) = self.store.resource_get(&key).await? {
+                    self.store
+                        .resource_refresh(&row.id, &row.name, UNWINDING, &row.summary)
+                        .await?;
+                }
                 let at = now()
                     + chrono::Duration::from_std(self.settings.saga_retry_delay)
                         .unwrap_or_default();

@@ -186,7 +186,8 @@ impl App {
         } else {
             Some(project_of(ctx)?)
         };
-        let rows = self.store.resource_list("server", project).await?;
+        let mut rows = self.store.resource_list("server", project).await?;
+        rows.retain(|r| r.status != super::server_create::UNWINDING);
         // One call per (pod, project) that holds servers.
         let mut groups: HashMap<(String, String), Vec<ResourceRow>> = HashMap::new();
         for r in rows {

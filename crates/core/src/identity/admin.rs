@@ -143,16 +143,21 @@ impl App {
             patch.name = Some(name("name", n)?);
         }
         patch.password_hash = None;
-        self.store
+        let project = self
+            .store
             .project_update(id, &patch)
             .await
             .map_err(conflict("project", "the same name in its domain"))?
-            .ok_or_else(|| not_found("project", id))
+            .ok_or_else(|| not_found("project", id))?;
+        self.tokens.clear();
+        Ok(project)
     }
 
     pub async fn project_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {
         require_admin(ctx)?;
-        if self.store.project_delete(id).await? { Ok(()) } else { Err(not_found("project", id)) }
+        let deleted = self.store.project_delete(id).await?;
+        self.tokens.clear();
+        if deleted { Ok(()) } else { Err(not_found("project", id)) }
     }
 
     // ---- users ----
@@ -222,6 +227,7 @@ impl App {
         if revoke {
             self.store.token_revoke_user(id).await?;
         }
+        self.tokens.clear();
         Ok(user)
     }
 
@@ -247,12 +253,15 @@ impl App {
             IdentityPatch { password_hash: Some(passwords::hash(new)?), ..Default::default() };
         self.store.user_update(id, &patch).await?;
         self.store.token_revoke_user(id).await?;
+        self.tokens.clear();
         Ok(())
     }
 
     pub async fn user_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {
         require_admin(ctx)?;
-        if self.store.user_delete(id).await? { Ok(()) } else { Err(not_found("user", id)) }
+        let deleted = self.store.user_delete(id).await?;
+        self.tokens.clear();
+        if deleted { Ok(()) } else { Err(not_found("user", id)) }
     }
 
     pub async fn user_projects(&self, ctx: &RequestContext, id: &str) -> Result<Vec<Project>> {
@@ -282,7 +291,9 @@ impl App {
 
     pub async fn role_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {
         require_admin(ctx)?;
-        if self.store.role_delete(id).await? { Ok(()) } else { Err(not_found("role", id)) }
+        let deleted = self.store.role_delete(id).await?;
+        self.tokens.clear();
+        if deleted { Ok(()) } else { Err(not_found("role", id)) }
     }
 
     async fn assignment_parts(
@@ -317,6 +328,7 @@ impl App {
         require_admin(ctx)?;
         let a = self.assignment_parts(project_id, user_id, role_id).await?;
         self.store.assignment_grant(&a).await?;
+        self.tokens.clear();
         Ok(())
     }
 
@@ -329,7 +341,9 @@ impl App {
     ) -> Result<()> {
         require_admin(ctx)?;
         let a = self.assignment_parts(project_id, user_id, role_id).await?;
-        if self.store.assignment_revoke(&a).await? {
+        let revoked = self.store.assignment_revoke(&a).await?;
+        self.tokens.clear();
+        if revoked {
             Ok(())
         } else {
             Err(not_found(

@@ -17,6 +17,7 @@ use tricircle_store::{Domain, Project, Role, User};
 mod admin;
 pub mod bootstrap;
 pub mod passwords;
+pub mod token_cache;
 mod tokens;
 
 pub use admin::{ProjectSpec, UserSpec};
@@ -26,11 +27,17 @@ pub use tokens::{Credential, NameOrId, Scope};
 #[derive(Clone, Debug)]
 pub struct IdentitySettings {
     pub token_ttl: Duration,
+    /// How long a validated token is remembered (zero: validate every
+    /// request against the database); see [`token_cache`].
+    pub token_cache_ttl: Duration,
 }
 
 impl Default for IdentitySettings {
     fn default() -> Self {
-        IdentitySettings { token_ttl: Duration::from_secs(3600) }
+        IdentitySettings {
+            token_ttl: Duration::from_secs(3600),
+            token_cache_ttl: Duration::from_secs(10),
+        }
     }
 }
 

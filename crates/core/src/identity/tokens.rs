@@ -170,8 +170,12 @@ impl App {
     /// What a token stands for; 404 when it is unknown, expired or revoked
     /// (Keystone's answer to `GET /v3/auth/tokens`).
     pub async fn token_validate(&self, token: &str) -> Result<TokenInfo> {
+        self.token_validate_hash(&token_hash(token)).await
+    }
+
+    async fn token_validate_hash(&self, hash: &str) -> Result<TokenInfo> {
         let missing = || super::not_found("token", "the subject token");
-        let rec = self.store.token_get(&token_hash(token)).await?.ok_or_else(missing)?;
+        let rec = self.store.token_get(hash).await?.ok_or_else(missing)?;
         if rec.revoked || rec.expires_at <= now() {
             return Err(missing());
         }
@@ -179,9 +183,21 @@ impl App {
     }
 
     /// The caller behind an `X-Auth-Token`; 401 when it is not valid.
+    /// Tokens validated in the last `token_cache_ttl` are answered from the
+    /// token cache (explicit validation, `token_validate`, always reads the
+    /// database).
     pub async fn authenticate(&self, token: &str) -> Result<AuthContext> {
-        match self.token_validate(token).await {
-            Ok(info) => Ok(info.auth_context()),
+        let hash = token_hash(token);
+        if let Some(auth) = self.tokens.get(&hash, now()) {
+            return Ok(auth);
+        }
+        let generation = self.tokens.generation();
+        match self.token_validate_hash(&hash).await {
+            Ok(info) => {
+                let auth = info.auth_context();
+                self.tokens.insert(hash, auth.clone(), info.expires_at, generation);
+                Ok(auth)
+            }
             Err(e) if e.status() == 404 => Err(Error::unauthorized("The token is not valid.")),
             Err(e) => Err(e),
         }
@@ -194,7 +210,9 @@ impl App {
         if info.user.id != ctx.auth.user_id && !ctx.auth.is_admin() {
             return Err(Error::forbidden("You may only revoke your own tokens."));
         }
-        self.store.token_revoke(&token_hash(subject)).await?;
+        let hash = token_hash(subject);
+        self.store.token_revoke(&hash).await?;
+        self.tokens.remove(&hash);
         tracing::info!(audit_id = %info.audit_id, "token revoked");
         Ok(())
     }

@@ -225,7 +225,8 @@ impl App {
         } else {
             Some(crate::compute::project_of_pub(ctx)?)
         };
-        let rows = self.store.resource_list("volume", project).await?;
+        let mut rows = self.store.resource_list("volume", project).await?;
+        rows.retain(|r| r.status != crate::compute::server_create::UNWINDING);
         let mut groups: HashMap<(String, String), Vec<ResourceRow>> = HashMap::new();
         for r in rows {
             if let Some(p) = r.pod_id.clone() {
