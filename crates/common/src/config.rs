@@ -100,11 +100,15 @@ pub struct PodsConfig {
     /// Deadline of one call to a pod.
     #[serde(deserialize_with = "number_or_string")]
     pub request_timeout_secs: u64,
+    /// How often every cached resource summary is refreshed from its pod
+    /// (0 turns the periodic refresh off; reads refresh anyway).
+    #[serde(deserialize_with = "number_or_string")]
+    pub sync_interval_secs: u64,
 }
 
 impl Default for PodsConfig {
     fn default() -> Self {
-        PodsConfig { request_timeout_secs: 30 }
+        PodsConfig { request_timeout_secs: 30, sync_interval_secs: 60 }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod pods;
 pub mod resource_types;
 pub mod routings;
 pub mod secrets;
+pub mod sync;
 pub mod volumes;
 
 pub use paging::PageRequest;

@@ -316,3 +316,24 @@ async fn concurrent_boots_copy_the_image_once() {
     assert_eq!(counters.get("image.image_create").copied(), Some(1), "{counters:?}");
     assert_eq!(counters.get("image.image_upload").copied(), Some(1), "{counters:?}");
 }
+
+#[tokio::test]
+async fn the_periodic_refresh_keeps_the_cache_current() {
+    let w = world(1).await;
+    let a = w.create("a", Some("az1")).await.unwrap();
+    w.list(vec![], 10, None).await;
+    let cached = |id: String| {
+        let app = w.app.clone();
+        async move { app.store().resource_get(&id).await.unwrap().unwrap().status }
+    };
+    assert_eq!(cached(a.clone()).await, "ACTIVE");
+    w.app.server_action(&w.demo, &a, &serde_json::json!({"os-stop": null}), None).await.unwrap();
+    assert_eq!(cached(a.clone()).await, "ACTIVE", "nothing read it since");
+    assert_eq!(w.app.refresh_summaries().await.unwrap(), 1);
+    assert_eq!(cached(a.clone()).await, "SHUTOFF");
+    // With the pod down, what the cache says is what a listing shows.
+    w.pods[0].control().set_down(true);
+    let page = w.list(vec![], 10, None).await;
+    assert_eq!(page.servers[0]["status"], "UNKNOWN");
+    assert_eq!(cached(a).await, "SHUTOFF", "a failed read does not overwrite the cache");
+}

@@ -143,6 +143,7 @@ pub struct Gateway {
     pub admin_password: String,
     router: axum::Router,
     runner: Runner,
+    sync_interval: Duration,
 }
 
 impl Gateway {
@@ -207,7 +208,8 @@ impl Gateway {
             state,
             &HttpSettings { max_body_bytes: config.api.max_body_bytes },
         );
-        Ok(Gateway { app, store, admin, admin_password, router, runner })
+        let sync_interval = Duration::from_secs(config.pods.sync_interval_secs);
+        Ok(Gateway { app, store, admin, admin_password, router, runner, sync_interval })
     }
 
     /// Serve on `listener` (and run jobs) until `shutdown` completes.
@@ -220,6 +222,22 @@ impl Gateway {
         tracing::info!(%addr, database = self.store.backend_name(), "gateway listening");
         let stop_jobs = CancellationToken::new();
         let jobs = tokio::spawn(self.runner.run(stop_jobs.clone()));
+        if !self.sync_interval.is_zero() {
+            let (app, every, stop) = (self.app.clone(), self.sync_interval, stop_jobs.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tick.tick() => match app.refresh_summaries().await {
+                            Ok(n) => tracing::debug!(resources = n, "refreshed cached summaries"),
+                            Err(e) => tracing::warn!(error = %e, "refreshing cached summaries failed"),
+                        },
+                    }
+                }
+            });
+        }
         axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await?;
         stop_jobs.cancel();
         let _ = jobs.await;
