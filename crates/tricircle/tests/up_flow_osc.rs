@@ -14,7 +14,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Osc, Up, ensure_cli, ids, known_gateway_bug};
+use common::{Osc, Up, ensure_cli, ids, regression_check};
 use futures::future::join_all;
 use serde_json::Value;
 
@@ -154,7 +154,7 @@ async fn openstack_cli_drives_tricircle_up() {
             assert_eq!(v["status"], "ACTIVE", "after reboot: {v}");
             let attached = v["volumes_attached"].as_array().cloned().unwrap_or_default();
             assert_eq!(attached.len(), 1, "server show lists one volume: {v}");
-            known_gateway_bug(
+            regression_check(
                 attached[0]["id"].as_str() == Some(vol.as_str()),
                 &format!(
                     "volumes_attached shows {} instead of the top ID {vol}",
@@ -180,7 +180,7 @@ async fn openstack_cli_drives_tricircle_up() {
                 (Some(2048), Some(20)),
                 "resized: {v}"
             );
-            known_gateway_bug(
+            regression_check(
                 flavor_name(&v) == "m1.small",
                 &format!("after resize + confirm the flavor is still named {:?}", flavor_name(&v)),
             );
@@ -207,7 +207,7 @@ async fn openstack_cli_drives_tricircle_up() {
         assert_eq!(row["Name"], want_name, "{row}");
         assert_eq!(row["Availability Zone"], want_az, "{row}");
         if id == c {
-            known_gateway_bug(
+            regression_check(
                 row["Flavor"] == want_flavor,
                 &format!("server list shows the resized server's flavor as {}", row["Flavor"]),
             );

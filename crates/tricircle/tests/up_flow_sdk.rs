@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::Response;
 use bytes::Bytes;
-use common::{Up, known_gateway_bug};
+use common::{Up, regression_check};
 use futures::future::join_all;
 use openstack_sdk::AsyncOpenStack;
 use openstack_sdk::api::block_storage::v3::volume;
@@ -253,7 +253,7 @@ async fn openstack_sdk_drives_tricircle_up() {
                 s["flavor"]["vcpus"].as_u64(),
                 s["flavor"]["disk"].as_u64(),
             );
-            known_gateway_bug(
+            regression_check(
                 size == (Some(128), Some(1), Some(1)),
                 &format!(
                     "a top flavor whose ID the pod already uses boots with the pod's size {size:?}"
@@ -404,7 +404,7 @@ async fn openstack_sdk_drives_tricircle_up() {
                 .and_then(|m| m.split('"').next())
                 .unwrap_or_else(|| panic!("no message in {body}"))
                 .to_string();
-            known_gateway_bug(
+            regression_check(
                 message.contains(d.as_str()),
                 &format!("the 409 names the pod's server ID, not the top ID {d}: {message}"),
             );
@@ -420,7 +420,7 @@ async fn openstack_sdk_drives_tricircle_up() {
                 (Some(2048), Some(20)),
                 "{s}"
             );
-            known_gateway_bug(
+            regression_check(
                 s["flavor"]["original_name"] == "m1.small",
                 &format!(
                     "after resize + confirm, flavor.original_name is {}",
@@ -448,7 +448,7 @@ async fn openstack_sdk_drives_tricircle_up() {
     let attached =
         shown_c["os-extended-volumes:volumes_attached"].as_array().cloned().unwrap_or_default();
     assert_eq!(attached.len(), 1, "{shown_c}");
-    known_gateway_bug(
+    regression_check(
         attached[0]["id"] == vol.as_str(),
         &format!("volumes_attached shows {} instead of the top ID {vol}", attached[0]["id"]),
     );

@@ -138,29 +138,32 @@ impl App {
 }
 
 impl App {
-    /// Make top flavor `flavor_id` exist in `pod` with the same ID (pods are
-    /// ours to administer, so the flavor is public there: only the gateway
-    /// reaches a pod, and it checks access at the top).
+    /// Make top flavor `flavor_id` exist in `pod`; returns the pod's ID for
+    /// it. The gateway's flavors get their own IDs there (`tc-<id>`), so a
+    /// pod's own flavor that happens to share a top ID (devstack's `1`..`4`)
+    /// is never taken for ours. Public in the pod: only the gateway reaches
+    /// a pod, and it checks access at the top.
     pub(crate) async fn ensure_flavor_in_pod(
         &self,
         pod: &tricircle_store::Pod,
         flavor_id: &str,
-    ) -> std::result::Result<(), tricircle_jobs::StepError> {
+    ) -> std::result::Result<String, tricircle_jobs::StepError> {
         use tricircle_jobs::StepError;
         use tricircle_pod_client::{PodError, PodRequest, ServiceType};
         let retry = |e: &dyn std::fmt::Display| StepError::retry(e.to_string());
-        if let Some(r) =
-            self.store.routing_find(flavor_id, "flavor", pod.pod_id).await.map_err(|e| retry(&e))?
-            && r.bottom_id.is_some()
-        {
-            return Ok(());
-        }
-        let flavor = self
+        if let Some(b) = self
             .store
-            .flavor_get(flavor_id)
+            .routing_find(flavor_id, "flavor", pod.pod_id)
             .await
             .map_err(|e| retry(&e))?
-            .ok_or_else(|| StepError::fatal(format!("flavor {flavor_id} was deleted")))?;
+            .and_then(|r| r.bottom_id)
+        {
+            return Ok(b);
+        }
+        let flavor =
+            self.store.flavor_get(flavor_id).await.map_err(|e| retry(&e))?.ok_or_else(|| {
+                StepError::fatal(format!("Conflict: flavor {flavor_id} was deleted while in use."))
+            })?;
         let session = self
             .pod_admin_session(pod)
             .await
@@ -169,43 +172,42 @@ impl App {
             retryable: e.is_retryable(),
             message: crate::pod_sessions::pod_error(pod, e).to_string(),
         };
+        let bottom = bottom_flavor_id(flavor_id);
         match session
-            .call(&PodRequest::get(ServiceType::Compute, format!("/flavors/{flavor_id}")))
+            .call(&PodRequest::get(ServiceType::Compute, format!("/flavors/{bottom}")))
             .await
         {
             Ok(_) => {}
             Err(PodError::Service { status: 404, .. }) => {
                 let body = serde_json::json!({"flavor": {
-                    "id": flavor.id, "name": format!("tc-{}", flavor.id), "ram": flavor.ram_mb, "vcpus": flavor.vcpus,
+                    "id": bottom, "name": bottom, "ram": flavor.ram_mb, "vcpus": flavor.vcpus,
                     "disk": flavor.disk_gb, "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb, "swap": flavor.swap_mb,
                     "os-flavor-access:is_public": true,
                 }});
-                match session
-                    .call(
-                        &PodRequest::new(ServiceType::Compute, reqwest::Method::POST, "/flavors")
-                            .with_body(body),
-                    )
-                    .await
-                {
+                let req = PodRequest::new(ServiceType::Compute, reqwest::Method::POST, "/flavors")
+                    .with_body(body);
+                match session.call(&req).await {
                     Ok(_) | Err(PodError::Service { status: 409, .. }) => {}
                     Err(e) => return Err(perr(e)),
                 }
             }
             Err(e) => return Err(perr(e)),
         }
-        match self
-            .store
-            .routing_create(&tricircle_store::NewRouting {
-                top_id: flavor_id.into(),
-                bottom_id: Some(flavor_id.into()),
-                pod_id: pod.pod_id,
-                project_id: String::new(),
-                resource_type: "flavor".into(),
-            })
-            .await
-        {
-            Ok(_) | Err(StoreError::Duplicate(_)) => Ok(()),
+        let routing = tricircle_store::NewRouting {
+            top_id: flavor_id.into(),
+            bottom_id: Some(bottom.clone()),
+            pod_id: pod.pod_id,
+            project_id: String::new(),
+            resource_type: "flavor".into(),
+        };
+        match self.store.routing_create(&routing).await {
+            Ok(_) | Err(StoreError::Duplicate(_)) => Ok(bottom),
             Err(e) => Err(retry(&e)),
         }
     }
+}
+
+/// The pod's ID of top flavor `id`.
+pub fn bottom_flavor_id(id: &str) -> String {
+    format!("tc-{id}")
 }

@@ -52,6 +52,8 @@ pub struct ServerCreate {
     pub user_data: Option<String>,
     pub microversion: Option<String>,
     pub bottom_image: Option<String>,
+    #[serde(default)]
+    pub bottom_flavor: Option<String>,
     pub bottom_key: Option<String>,
     pub bottom_id: Option<String>,
     pub admin_pass: Option<String>,
@@ -121,7 +123,8 @@ impl ServerCreate {
             }
             2 => {
                 let pod = self.pod(app).await?;
-                app.ensure_flavor_in_pod(&pod, &self.flavor_id).await
+                self.bottom_flavor = Some(app.ensure_flavor_in_pod(&pod, &self.flavor_id).await?);
+                Ok(())
             }
             3 => {
                 let Some(image) = self.image_id.clone() else { return Ok(()) };
@@ -138,7 +141,7 @@ impl ServerCreate {
                     .keypair_get(&self.user_id, &key)
                     .await
                     .map_err(store_err)?
-                    .ok_or_else(|| StepError::fatal(format!("keypair {key} was deleted")))?;
+                    .ok_or_else(|| StepError::fatal(format!("Conflict: keypair {key} was deleted while the server was being created.")))?;
                 let session = app
                     .pod_project_session(&pod, &self.project_id)
                     .await
@@ -214,8 +217,7 @@ impl ServerCreate {
             session.negotiate(ServiceType::Compute, mv).await.map_err(|e| step_err(&pod, e))?;
         let mut metadata = self.metadata.clone();
         metadata.insert(metadata_key().into(), json!(self.top_id));
-        let mut server =
-            json!({"name": self.top_id, "flavorRef": self.flavor_id, "metadata": metadata});
+        let mut server = json!({"name": self.top_id, "flavorRef": self.bottom_flavor.clone().unwrap_or_else(|| self.flavor_id.clone()), "metadata": metadata});
         if let Some(i) = &self.bottom_image {
             server["imageRef"] = json!(i);
         }
@@ -424,6 +426,7 @@ impl App {
             user_data: spec.user_data,
             microversion: spec.microversion.map(|m| m.to_string()),
             bottom_image: None,
+            bottom_flavor: None,
             bottom_key: None,
             bottom_id: None,
             admin_pass: None,
@@ -521,6 +524,8 @@ fn step_error_to_api(e: StepError, pod: &Pod) -> Error {
             ),
             e.message,
         )
+    } else if let Some(why) = e.message.strip_prefix("Conflict: ") {
+        Error::conflict(why)
     } else if e.message.starts_with("Region ") {
         Error::bad_request(e.message)
     } else {

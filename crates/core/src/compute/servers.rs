@@ -21,7 +21,7 @@ use tricircle_store::{Pod, ResourceRow};
 
 use super::project_of;
 use super::server_create::find_bottom_server;
-use super::translate::{ServerFacts, server_to_top, unknown_view};
+use super::translate::{ServerFacts, TopNames, server_to_top, unknown_view};
 use crate::App;
 use crate::pod_sessions::pod_error;
 
@@ -93,26 +93,22 @@ fn not_found(id: &str) -> Error {
 }
 
 impl App {
-    /// The resource row of a server the caller may see.
+    /// The resource row of a server the caller may see, with its pod.
     async fn server_row(&self, ctx: &RequestContext, id: &str) -> Result<(ResourceRow, Pod)> {
-        let row = self
-            .store
-            .resource_get(id)
-            .await?
-            .filter(|r| r.resource_type == "server")
-            .ok_or_else(|| not_found(id))?;
-        if !ctx.auth.is_admin() && ctx.auth.project_id.as_deref() != Some(row.project_id.as_str()) {
-            return Err(not_found(id));
-        }
-        let pod_id: PodId =
-            row.pod_id.as_deref().and_then(|p| p.parse().ok()).ok_or_else(|| not_found(id))?;
-        let pod = self.store.pod_get(pod_id).await?.ok_or_else(|| not_found(id))?;
-        Ok((row, pod))
+        self.placed(ctx, id, "server").await?.ok_or_else(|| not_found(id))
     }
 
-    /// Top flavor names by ID.
-    async fn flavor_names(&self) -> Result<HashMap<String, String>> {
-        Ok(self.store.flavor_list().await?.into_iter().map(|f| (f.id, f.name)).collect())
+    /// The top's names for what a pod's server view refers to.
+    async fn top_names(&self, pod: &Pod) -> Result<TopNames> {
+        let flavors = self.store.flavor_list().await?.into_iter().map(|f| (f.id, f.name)).collect();
+        let volumes = self
+            .store
+            .routing_list_in_pod("volume", pod.pod_id)
+            .await?
+            .into_iter()
+            .filter_map(|r| r.bottom_id.map(|b| (b, r.top_id)))
+            .collect();
+        Ok(TopNames { flavors, volumes })
     }
 
     /// Store a fresh view in the cache when it changed.
@@ -164,8 +160,13 @@ impl App {
         match session.call(&req).await {
             Ok(resp) => {
                 let body: Value = resp.json().map_err(|e| pod_error(&pod, e))?;
-                let view =
-                    server_to_top(&body["server"], &row, &facts, &pod, &self.flavor_names().await?);
+                let view = server_to_top(
+                    &body["server"],
+                    &row,
+                    &facts,
+                    &pod,
+                    &self.top_names(&pod).await?,
+                );
                 self.remember_view(&row, &view).await?;
                 Ok(view)
             }
@@ -221,18 +222,18 @@ impl App {
                 (rows, Some(pod), fresh)
             }
         });
-        let flavor_names = self.flavor_names().await?;
         let mut views = Vec::new();
         let mut partial = false;
         for (rows, pod, fresh) in join_all(calls).await {
             let Some(pod) = pod else { continue };
             match fresh {
                 Some(by_name) => {
+                    let names = self.top_names(&pod).await?;
                     for row in rows {
                         let facts = ServerFacts::of(&row);
                         match by_name.get(&row.id) {
                             Some(bottom) => {
-                                let view = server_to_top(bottom, &row, &facts, &pod, &flavor_names);
+                                let view = server_to_top(bottom, &row, &facts, &pod, &names);
                                 self.remember_view(&row, &view).await?;
                                 views.push(view);
                             }
@@ -295,18 +296,33 @@ impl App {
                 session.negotiate(ServiceType::Compute, mv).await.map_err(|e| pod_error(pod, e))?,
             );
         }
-        let body: Value = session
-            .call(&req)
-            .await
-            .map_err(|e| pod_error(pod, e))?
-            .json()
-            .map_err(|e| pod_error(pod, e))?;
-        Ok(body["servers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s["name"].as_str().map(|n| (n.to_string(), s.clone())))
-            .collect())
+        // Usually one page; a pod holding more of the project's servers than
+        // its page maximum is read to the end rather than cut.
+        let mut out = HashMap::new();
+        loop {
+            let body: Value = session
+                .call(&req)
+                .await
+                .map_err(|e| pod_error(pod, e))?
+                .json()
+                .map_err(|e| pod_error(pod, e))?;
+            let page = body["servers"].as_array().cloned().unwrap_or_default();
+            let has_next = body["servers_links"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|x| x["rel"] == "next"));
+            let last = page.last().and_then(|s| s["id"].as_str()).map(str::to_string);
+            out.extend(
+                page.into_iter()
+                    .filter_map(|s| s["name"].as_str().map(|n| (n.to_string(), s.clone()))),
+            );
+            match (has_next, last) {
+                (true, Some(marker)) => {
+                    req.query.retain(|(k, _)| k != "marker");
+                    req.query.push(("marker".into(), marker));
+                }
+                _ => return Ok(out),
+            }
+        }
     }
 
     /// Rename a server (the name lives at the top; the pod's copy is named
@@ -344,6 +360,7 @@ impl App {
             .ok_or_else(|| {
                 Error::bad_request("The action body must have exactly one key, the action's name.")
             })?;
+        let mut action = action.clone();
         if let Some(flavor) =
             action.get("resize").and_then(|r| r.get("flavorRef")).and_then(Value::as_str)
         {
@@ -351,9 +368,11 @@ impl App {
             self.flavor_get(ctx, &flavor)
                 .await
                 .map_err(|_| Error::bad_request(format!("Flavor {flavor} could not be found.")))?;
-            self.ensure_flavor_in_pod(&pod, &flavor)
+            let bottom = self
+                .ensure_flavor_in_pod(&pod, &flavor)
                 .await
                 .map_err(|e| Error::unavailable(e.message.clone(), e.message))?;
+            action["resize"]["flavorRef"] = json!(bottom);
         }
         if name == "createImage" {
             return Err(Error::new(
@@ -361,23 +380,18 @@ impl App {
                 "createImage is not supported by this gateway yet.",
             ));
         }
-        let bottom = self
-            .store
-            .routing_find(&row.id, "server", pod.pod_id)
-            .await?
-            .and_then(|r| r.bottom_id)
-            .ok_or_else(|| {
-                Error::conflict(format!(
-                    "Cannot '{name}' instance {id} while it is in task_state spawning"
-                ))
-            })?;
+        let bottom = self.bottom_of(&row.id, "server", &pod).await?.ok_or_else(|| {
+            Error::conflict(format!(
+                "Cannot '{name}' instance {id} while it is in task_state spawning"
+            ))
+        })?;
         let session = self.pod_project_session(&pod, &row.project_id).await?;
         let mut req = PodRequest::new(
             ServiceType::Compute,
             reqwest::Method::POST,
             format!("/servers/{bottom}/action"),
         )
-        .with_body(action.clone())
+        .with_body(action)
         .with_request_id(ctx.request_id.as_str());
         if let Some(mv) = mv {
             req = req.with_microversion(
@@ -387,25 +401,7 @@ impl App {
                     .map_err(|e| pod_error(&pod, e))?,
             );
         }
-        match session.call(&req).await {
-            Ok(resp) => {
-                Ok((resp.status, serde_json::from_slice(&resp.body).unwrap_or(Value::Null)))
-            }
-            Err(PodError::Service { status, message, .. })
-                if (400..500).contains(&status) && status != 401 =>
-            {
-                Err(Error::new(
-                    match status {
-                        404 => ErrorKind::NotFound,
-                        409 => ErrorKind::Conflict,
-                        403 => ErrorKind::Forbidden,
-                        _ => ErrorKind::BadRequest,
-                    },
-                    message,
-                ))
-            }
-            Err(e) => Err(pod_error(&pod, e)),
-        }
+        crate::volumes::relay_as(session.call(&req).await, &pod, &[(bottom.as_str(), id)])
     }
 
     /// Delete a server (a saga, inline): the pod's copy, then the top's.

@@ -2,6 +2,8 @@
 //! the top project and user, the zone as the gateway names it. Links are
 //! dropped here; the API layer adds the gateway's own.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 use tricircle_store::{Pod, ResourceRow};
 
@@ -26,14 +28,34 @@ impl ServerFacts {
 /// Keys of the pod's server object that the top replaces or hides.
 const METADATA_KEY: &str = "tricircle_top_id";
 
-/// `flavor_names` maps top flavor IDs to names: a pod names the flavors
-/// the gateway made `tc-<id>`, and the server's flavor changes on resize.
+/// What translating a pod's server needs besides the server itself.
+#[derive(Clone, Debug, Default)]
+pub struct TopNames {
+    /// Top flavor names by top ID (the server's flavor changes on resize;
+    /// the pod calls the gateway's flavors `tc-<id>`).
+    pub flavors: HashMap<String, String>,
+    /// Top volume IDs by the pod's volume IDs.
+    pub volumes: HashMap<String, String>,
+}
+
+/// A host name from a display name, as Nova derives one: lower case,
+/// letters, digits and hyphens.
+fn hostname(name: &str) -> String {
+    let mut h: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    h = h.trim_matches('-').to_string();
+    h.truncate(63);
+    if h.is_empty() { "server".into() } else { h }
+}
+
 pub fn server_to_top(
     bottom: &Value,
     row: &ResourceRow,
     facts: &ServerFacts,
     pod: &Pod,
-    flavor_names: &std::collections::HashMap<String, String>,
+    names: &TopNames,
 ) -> Value {
     let mut s: Map<String, Value> = bottom.as_object().cloned().unwrap_or_default();
     s.insert("id".into(), json!(row.id));
@@ -46,10 +68,29 @@ pub fn server_to_top(
     }
     if let Some(Value::Object(flavor)) = s.get_mut("flavor") {
         flavor.remove("links");
+        if let Some(Value::String(id)) = flavor.get("id").cloned() {
+            let top = id
+                .strip_prefix("tc-")
+                .map(str::to_string)
+                .unwrap_or_else(|| facts.flavor_id.clone());
+            flavor.insert("id".into(), json!(top));
+        }
         if let Some(Value::String(name)) = flavor.get("original_name").cloned() {
-            let id = name.strip_prefix("tc-").unwrap_or(&name);
-            let top = flavor_names.get(id).cloned().unwrap_or_else(|| facts.flavor_name.clone());
+            let top = name
+                .strip_prefix("tc-")
+                .and_then(|id| names.flavors.get(id).cloned())
+                .unwrap_or_else(|| facts.flavor_name.clone());
             flavor.insert("original_name".into(), json!(top));
+        }
+    }
+    if s.contains_key("OS-EXT-SRV-ATTR:hostname") {
+        s.insert("OS-EXT-SRV-ATTR:hostname".into(), json!(hostname(&row.name)));
+    }
+    if let Some(Value::Array(vols)) = s.get_mut("os-extended-volumes:volumes_attached") {
+        for v in vols.iter_mut() {
+            if let Some(top) = v["id"].as_str().and_then(|b| names.volumes.get(b)) {
+                v["id"] = json!(top);
+            }
         }
     }
     if let Some(Value::Object(image)) = s.get_mut("image") {
@@ -85,4 +126,14 @@ pub fn unknown_view(row: &ResourceRow, facts: &ServerFacts, pod_az: &str) -> Val
 
 pub fn metadata_key() -> &'static str {
     METADATA_KEY
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hostnames_follow_the_display_name() {
+        assert_eq!(super::hostname("Web Server 01"), "web-server-01");
+        assert_eq!(super::hostname("--"), "server");
+        assert_eq!(super::hostname(&"x".repeat(80)).len(), 63);
+    }
 }

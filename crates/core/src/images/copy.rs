@@ -79,12 +79,9 @@ impl App {
         image_id: &str,
         project_id: &str,
     ) -> Result<String, StepError> {
-        let image = self
-            .store
-            .image_get(image_id)
-            .await
-            .map_err(retry)?
-            .ok_or_else(|| StepError::fatal(format!("image {image_id} was deleted")))?;
+        let image = self.store.image_get(image_id).await.map_err(retry)?.ok_or_else(|| {
+            StepError::fatal(format!("Conflict: image {image_id} was deleted while in use."))
+        })?;
         if image.status != "active" {
             return Err(StepError::fatal(format!(
                 "Image {image_id} has no data yet (status {}).",

@@ -378,20 +378,29 @@ pub(crate) fn relay(
     result: std::result::Result<tricircle_pod_client::PodResponse, PodError>,
     pod: &Pod,
 ) -> Result<(u16, Value)> {
+    relay_as(result, pod, &[])
+}
+
+/// [`relay`], with the pod's IDs in a 4xx message replaced by the top's
+/// (`(bottom, top)` pairs), so no pod ID reaches a client.
+pub(crate) fn relay_as(
+    result: std::result::Result<tricircle_pod_client::PodResponse, PodError>,
+    pod: &Pod,
+    ids: &[(&str, &str)],
+) -> Result<(u16, Value)> {
     match result {
         Ok(resp) => Ok((resp.status, serde_json::from_slice(&resp.body).unwrap_or(Value::Null))),
         Err(PodError::Service { status, message, .. })
             if (400..500).contains(&status) && status != 401 =>
         {
-            Err(Error::new(
-                match status {
-                    404 => ErrorKind::NotFound,
-                    409 => ErrorKind::Conflict,
-                    403 => ErrorKind::Forbidden,
-                    _ => ErrorKind::BadRequest,
-                },
-                message,
-            ))
+            let message = ids.iter().fold(message, |m, (bottom, top)| m.replace(bottom, top));
+            let kind = match status {
+                404 => ErrorKind::NotFound,
+                409 => ErrorKind::Conflict,
+                403 => ErrorKind::Forbidden,
+                _ => ErrorKind::BadRequest,
+            };
+            Err(Error::new(kind, message))
         }
         Err(e) => Err(pod_error(pod, e)),
     }

@@ -307,13 +307,9 @@ pub fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A check the gateway fails today, reported with a reproduction and not
-/// yet fixed (strict "expected failure"): while `ok` is false it only
-/// prints; once the fix lands it FAILS, asking for a plain `assert!` here.
+/// A check of a gateway bug this suite found and that was fixed: it must
+/// stay fixed.
 #[track_caller]
-pub fn known_gateway_bug(ok: bool, what: &str) {
-    if ok {
-        panic!("fixed in the gateway, make this a plain assert!: {what}");
-    }
-    eprintln!("KNOWN GATEWAY BUG (reported, not fixed yet): {what}");
+pub fn regression_check(ok: bool, what: &str) {
+    assert!(ok, "regression: {what}");
 }
