@@ -22,10 +22,26 @@ use tricircle_store::{NewRouting, Pod, StoreError};
 use crate::App;
 use crate::pods::IdentityMode;
 
-/// Sessions by (pod, bottom project name).
+/// Sessions by (pod, bottom project name), and the bottom projects already
+/// mapped, by (pod, top project): once a project is mapped into a pod its
+/// bottom ID never changes (a re-mapping finds the same project by its
+/// derived name), so later requests skip the routing lookup.
 #[derive(Default)]
 pub struct PodSessions {
     sessions: Mutex<HashMap<(PodId, String), Arc<PodSession>>>,
+    mapped: std::sync::Mutex<HashMap<(PodId, String), String>>,
+}
+
+impl PodSessions {
+    fn mapped(&self, pod: PodId, top_project_id: &str) -> Option<String> {
+        let m = self.mapped.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.get(&(pod, top_project_id.to_string())).cloned()
+    }
+
+    fn remember_mapped(&self, pod: PodId, top_project_id: &str, bottom: &str) {
+        let mut m = self.mapped.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.insert((pod, top_project_id.to_string()), bottom.to_string());
+    }
 }
 
 impl std::fmt::Debug for PodSessions {
@@ -131,6 +147,15 @@ impl App {
     /// written first with no bottom ID, is the lock: a concurrent request
     /// waits for the first one instead of making a twin project.
     async fn ensure_bottom_project(&self, pod: &Pod, top_project_id: &str) -> Result<String> {
+        if let Some(b) = self.sessions.mapped(pod.pod_id, top_project_id) {
+            return Ok(b);
+        }
+        let bottom = self.map_bottom_project(pod, top_project_id).await?;
+        self.sessions.remember_mapped(pod.pod_id, top_project_id, &bottom);
+        Ok(bottom)
+    }
+
+    async fn map_bottom_project(&self, pod: &Pod, top_project_id: &str) -> Result<String> {
         for _ in 0..300 {
             match self.store.routing_find(top_project_id, "project", pod.pod_id).await? {
                 Some(r) => match r.bottom_id {
