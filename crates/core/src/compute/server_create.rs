@@ -281,29 +281,7 @@ impl ServerCreate {
             }
             5 => {
                 let pod = self.pod(app).await?;
-                let session = app
-                    .pod_project_session(&pod, &self.project_id)
-                    .await
-                    .map_err(|e| StepError::retry(e.to_string()))?;
-                let bottom = match &self.bottom_id {
-                    Some(b) => Some(b.clone()),
-                    None => find_bottom_server(&session, &self.top_id)
-                        .await
-                        .map_err(|e| step_err(&pod, e))?,
-                };
-                if let Some(b) = bottom {
-                    match session
-                        .call(&PodRequest::new(
-                            ServiceType::Compute,
-                            reqwest::Method::DELETE,
-                            format!("/servers/{b}"),
-                        ))
-                        .await
-                    {
-                        Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
-                        Err(e) => return Err(step_err(&pod, e)),
-                    }
-                }
+                delete_bottom_server(app, &pod, &self.project_id, &self.top_id).await?;
                 if let Some(r) = app
                     .store
                     .routing_find(&self.top_id, "server", pod.pod_id)
@@ -319,6 +297,39 @@ impl ServerCreate {
             _ => Ok(()),
         }
     }
+}
+
+/// Ask the pod to delete the copy of server `top_id` (found by its routing,
+/// else by name); one already gone is fine.
+pub(crate) async fn delete_bottom_server(
+    app: &App,
+    pod: &Pod,
+    project_id: &str,
+    top_id: &str,
+) -> Result<(), StepError> {
+    let session = app
+        .pod_project_session(pod, project_id)
+        .await
+        .map_err(|e| StepError { retryable: e.status() == 503, message: e.to_string() })?;
+    let bottom = match app
+        .store
+        .routing_find(top_id, "server", pod.pod_id)
+        .await
+        .map_err(store_err)?
+        .and_then(|r| r.bottom_id)
+    {
+        Some(b) => Some(b),
+        None => find_bottom_server(&session, top_id).await.map_err(|e| step_err(pod, e))?,
+    };
+    if let Some(b) = bottom {
+        let req =
+            PodRequest::new(ServiceType::Compute, reqwest::Method::DELETE, format!("/servers/{b}"));
+        match session.call(&req).await {
+            Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
+            Err(e) => return Err(step_err(pod, e)),
+        }
+    }
+    Ok(())
 }
 
 /// The bottom server named after `top_id`, if one exists.

@@ -20,7 +20,7 @@ use tricircle_pod_client::{Microversion, PodError, PodRequest, ServiceType};
 use tricircle_store::{Pod, ResourceRow};
 
 use super::project_of;
-use super::server_create::find_bottom_server;
+use super::server_create::delete_bottom_server;
 use super::translate::{ServerFacts, TopNames, server_to_top, unknown_view};
 use crate::App;
 use crate::pod_sessions::pod_error;
@@ -444,40 +444,7 @@ impl ServerDelete {
             .map_err(|e| retry(&e))?
             .ok_or_else(|| StepError::fatal("the pod was deleted"))?;
         match step {
-            0 => {
-                let session =
-                    app.pod_project_session(&pod, &self.project_id).await.map_err(|e| {
-                        StepError { retryable: e.status() == 503, message: e.to_string() }
-                    })?;
-                let perr = |e: PodError| StepError {
-                    retryable: e.is_retryable(),
-                    message: pod_error(&pod, e).to_string(),
-                };
-                let bottom = match app
-                    .store
-                    .routing_find(&self.top_id, "server", pod.pod_id)
-                    .await
-                    .map_err(|e| retry(&e))?
-                    .and_then(|r| r.bottom_id)
-                {
-                    Some(b) => Some(b),
-                    None => find_bottom_server(&session, &self.top_id).await.map_err(perr)?,
-                };
-                if let Some(b) = bottom {
-                    match session
-                        .call(&PodRequest::new(
-                            ServiceType::Compute,
-                            reqwest::Method::DELETE,
-                            format!("/servers/{b}"),
-                        ))
-                        .await
-                    {
-                        Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
-                        Err(e) => return Err(perr(e)),
-                    }
-                }
-                Ok(())
-            }
+            0 => delete_bottom_server(app, &pod, &self.project_id, &self.top_id).await,
             _ => {
                 if let Some(r) = app
                     .store
