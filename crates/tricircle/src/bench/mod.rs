@@ -255,10 +255,22 @@ async fn bench(
             url: format!("{}/compute/v2.1/servers/{lat_top}", gw.base),
             token: token.clone(),
         },
+        // The gateway's HTTP layer alone (no token check, database or pod).
+        Target {
+            label: "healthz".into(),
+            url: format!("{}/healthz", gw.base),
+            token: String::new(),
+        },
     ];
     let samples = measure::interleaved(&http, &targets, plan.warmup, plan.requests).await?;
     let [direct, via_nginx, via_gw] = [0, 1, 2].map(|i| Summary::of_durations(&samples[i]));
     latency_rows(&mut report, &direct, &via_nginx, &via_gw);
+    let healthz = Summary::of_durations(&samples[3]);
+    report.info(
+        "server show latency (one pod)",
+        "gateway's /healthz (its HTTP layer alone): p50 / p99",
+        format!("{} / {}", ms(healthz.p50_us), ms(healthz.p99_us)),
+    );
     let parts = measure::breakdown(&gw.app, &token, &lat_top, plan.requests / 2).await?;
     const B: &str = "where the gateway's show time goes (in process, no HTTP)";
     for (what, s) in [
@@ -277,12 +289,15 @@ async fn bench(
     eprintln!("throughput: wrk, {} s per run ...", plan.seconds);
     for &c in plan.concurrency {
         let mut got = Vec::new();
-        for t in &targets {
+        let mut calls = 0;
+        for (i, t) in targets.iter().enumerate() {
             lat_pod.control().reset_counters();
             got.push(tools::wrk(wrk_bin, &t.url, &t.token, c, plan.seconds).await?);
+            if i == 2 {
+                // The pod's calls during the gateway's run.
+                calls = lat_pod.control().counters().values().sum::<u64>();
+            }
         }
-        // The pod's calls during the gateway's run, per request wrk counted.
-        let calls: u64 = lat_pod.control().counters().values().sum();
         let per_request = calls as f64 / got[2].requests.max(1) as f64;
         throughput_rows(&mut report, c, &got);
         report.info(
@@ -423,7 +438,7 @@ fn latency_rows(r: &mut Report, direct: &Summary, nginx: &Summary, gw: &Summary)
 fn throughput_rows(r: &mut Report, c: u32, got: &[tools::WrkResult]) {
     const G: &str = "server show throughput (wrk)";
     let errors: u64 = got.iter().map(|w| w.errors).sum();
-    let [d, n, g] = [&got[0], &got[1], &got[2]];
+    let [d, n, g, h] = [&got[0], &got[1], &got[2], &got[3]];
     r.info(
         G,
         format!("{c} connections: direct / nginx / gateway"),
@@ -436,6 +451,11 @@ fn throughput_rows(r: &mut Report, c: u32, got: &[tools::WrkResult]) {
         G,
         format!("{c} connections: p50 direct / nginx / gateway"),
         format!("{} / {} / {}", ms(d.p50_us), ms(n.p50_us), ms(g.p50_us)),
+    );
+    r.info(
+        G,
+        format!("{c} connections: gateway's /healthz (its HTTP layer alone)"),
+        format!("{:.0} req/s", h.requests_per_sec),
     );
     let ratio = g.requests_per_sec / d.requests_per_sec;
     let verdict = if errors > 0 {
