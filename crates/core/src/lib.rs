@@ -12,6 +12,7 @@ pub mod compute;
 pub mod identity;
 pub mod images;
 pub mod jobs;
+pub mod lookups;
 pub mod paging;
 pub mod pod_check;
 pub mod pod_sessions;
@@ -40,6 +41,9 @@ pub struct Settings {
     pub image_dir: std::path::PathBuf,
     /// When a saga an API call could not finish is tried again by the runner.
     pub saga_retry_delay: std::time::Duration,
+    /// How long pod rows, server bottom IDs and flavor names are remembered
+    /// (zero: read the database every time); see [`lookups`].
+    pub lookup_cache_ttl: std::time::Duration,
 }
 
 impl Settings {
@@ -51,6 +55,7 @@ impl Settings {
             list_deadline: std::time::Duration::from_secs(5),
             image_dir: std::path::PathBuf::from("./.tricircle/images"),
             saga_retry_delay: std::time::Duration::from_secs(5),
+            lookup_cache_ttl: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -64,6 +69,7 @@ pub struct App {
     sessions: std::sync::Arc<pod_sessions::PodSessions>,
     content: images::ContentStore,
     tokens: std::sync::Arc<identity::token_cache::TokenCache>,
+    lookups: std::sync::Arc<lookups::Lookups>,
 }
 
 impl App {
@@ -73,7 +79,8 @@ impl App {
             settings.identity.token_cache_ttl,
             10_000,
         ));
-        App { store, secrets, settings, sessions: Default::default(), content, tokens }
+        let lookups = std::sync::Arc::new(lookups::Lookups::new(settings.lookup_cache_ttl));
+        App { store, secrets, settings, sessions: Default::default(), content, tokens, lookups }
     }
 
     pub fn store(&self) -> &Store {
@@ -82,6 +89,21 @@ impl App {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// A pod row, from memory when read in the last `lookup_cache_ttl`.
+    pub async fn pod_cached(
+        &self,
+        pod_id: tricircle_common::PodId,
+    ) -> Result<Option<tricircle_store::Pod>> {
+        if let Some(p) = self.lookups.pods.get(&pod_id) {
+            return Ok(Some(p));
+        }
+        let pod = self.store.pod_get(pod_id).await?;
+        if let Some(p) = &pod {
+            self.lookups.pods.insert(pod_id, p.clone());
+        }
+        Ok(pod)
     }
 
     /// Is the database reachable? (`/readyz`)

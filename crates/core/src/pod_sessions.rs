@@ -117,6 +117,18 @@ impl App {
         Ok(session)
     }
 
+    /// This process's calls to a pod, over all its sessions.
+    pub async fn pod_call_stats(&self, pod_id: PodId) -> tricircle_pod_client::CallStats {
+        let sessions = self.sessions.sessions.lock().await;
+        let mut total = tricircle_pod_client::CallStats::default();
+        for ((id, _), s) in sessions.iter() {
+            if *id == pod_id {
+                total.merge(&s.stats());
+            }
+        }
+        total
+    }
+
     /// The session of the pod credentials' own project (pod-wide work).
     pub async fn pod_admin_session(&self, pod: &Pod) -> Result<Arc<PodSession>> {
         self.session_for(pod, None).await

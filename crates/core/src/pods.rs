@@ -73,11 +73,13 @@ pub struct PodSpec {
 }
 
 /// A pod as the admin API shows it: everything but the credentials.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PodInfo {
     pub pod: Pod,
     pub identity: IdentityMode,
     pub endpoints: BTreeMap<String, String>,
+    /// This process's calls to the pod since it started.
+    pub calls: tricircle_pod_client::CallStats,
 }
 
 impl PodInfo {
@@ -89,7 +91,7 @@ impl PodInfo {
         let endpoints = serde_json::from_str(&pod.endpoints).map_err(|e| {
             Error::internal(format!("pod {} has corrupt endpoints: {e}", pod.pod_id))
         })?;
-        Ok(PodInfo { pod, identity, endpoints })
+        Ok(PodInfo { pod, identity, endpoints, calls: Default::default() })
     }
 
     pub fn has_credentials(&self) -> bool {
@@ -224,14 +226,26 @@ impl App {
 
     pub async fn pod_list(&self, ctx: &RequestContext) -> Result<Vec<PodInfo>> {
         require_admin(ctx)?;
-        self.store.pod_list().await?.into_iter().map(PodInfo::from_row).collect()
+        let mut pods: Vec<PodInfo> = self
+            .store
+            .pod_list()
+            .await?
+            .into_iter()
+            .map(PodInfo::from_row)
+            .collect::<Result<_>>()?;
+        for p in &mut pods {
+            p.calls = self.pod_call_stats(p.pod.pod_id).await;
+        }
+        Ok(pods)
     }
 
     pub async fn pod_get(&self, ctx: &RequestContext, pod_id: PodId) -> Result<PodInfo> {
         require_admin(ctx)?;
         let pod =
             self.store.pod_get(pod_id).await?.ok_or_else(|| Error::not_found("Pod", pod_id))?;
-        PodInfo::from_row(pod)
+        let mut info = PodInfo::from_row(pod)?;
+        info.calls = self.pod_call_stats(pod_id).await;
+        Ok(info)
     }
 
     pub async fn pod_delete(&self, ctx: &RequestContext, pod_id: PodId) -> Result<()> {

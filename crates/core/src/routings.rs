@@ -123,6 +123,7 @@ impl App {
             self.pod_must_exist(pod_id).await?;
         }
         let pod_id = patch.pod_id.unwrap_or_default();
+        self.lookups.server_bottoms.clear();
         self.store
             .routing_update(id, &patch)
             .await
@@ -132,11 +133,9 @@ impl App {
 
     pub async fn routing_delete(&self, ctx: &RequestContext, id: i64) -> Result<()> {
         require_admin(ctx)?;
-        if self.store.routing_delete(id).await? {
-            Ok(())
-        } else {
-            Err(Error::not_found("Routing", id))
-        }
+        let deleted = self.store.routing_delete(id).await?;
+        self.lookups.server_bottoms.clear();
+        if deleted { Ok(()) } else { Err(Error::not_found("Routing", id)) }
     }
 
     async fn pod_must_exist(&self, pod_id: PodId) -> Result<()> {

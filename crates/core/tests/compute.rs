@@ -242,12 +242,26 @@ async fn a_pod_that_is_down() {
     assert_eq!(page.servers[0]["status"], "ACTIVE");
     assert_eq!(page.servers[1]["status"], "UNKNOWN");
     assert_eq!(w.app.server_show(&w.demo, &b, None).await.unwrap()["status"], "UNKNOWN");
+    // The admin view counts what the gateway saw of each pod.
+    let pods = w.app.store().pod_list().await.unwrap();
+    let stats = |region: &str| {
+        let id = pods.iter().find(|p| p.region_name == region).unwrap().pod_id;
+        let app = w.app.clone();
+        async move { app.pod_call_stats(id).await }
+    };
+    let (up, down) = (stats("Pod1").await, stats("Pod2").await);
+    assert!(up.calls > 0 && up.failures == 0, "{up:?}");
+    assert!(down.failures >= 2 && down.last_failure_at > down.last_success_at, "{down:?}");
     // Creating there: a clear 503 naming the zone, and nothing left behind.
     let err = w.create("c", Some("az2")).await.unwrap_err();
     assert_eq!(err.status(), 503);
     assert!(err.external_message().contains("az2"), "{}", err.external_message());
     assert_eq!(w.list(vec![], 100, None).await.servers.len(), 2, "the failed server is not shown");
     w.pods[1].control().set_down(false);
+    // The pod binds its listener again in the background: wait for it.
+    while tokio::net::TcpStream::connect(w.pods[1].addr()).await.is_err() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert!(!w.list(vec![], 100, None).await.partial);
     // The runner finishes the unwind once the pod answers: nothing is left.
     let runner =

@@ -21,4 +21,4 @@ pub use error::{PodError, parse_fault};
 pub use keystone::{Credentials, ScopedToken, password_login};
 pub use microversion::{Microversion, VersionRange};
 pub use probe::PodClient;
-pub use session::{PodBody, PodRequest, PodResponse, PodSession, SessionConfig};
+pub use session::{CallStats, PodBody, PodRequest, PodResponse, PodSession, SessionConfig};

@@ -139,6 +139,29 @@ pub struct PodSession {
     token: Mutex<Option<Arc<Token>>>,
     versions: Mutex<HashMap<ServiceType, Option<VersionRange>>>,
     logins: std::sync::atomic::AtomicU64,
+    stats: std::sync::Mutex<CallStats>,
+}
+
+/// Counts of a session's calls, for the admin view of a pod's health.
+/// Failures are calls the pod did not answer, or answered 5xx or 429.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CallStats {
+    pub calls: u64,
+    pub failures: u64,
+    pub latency_ms_total: f64,
+    pub last_success_at: Option<chrono::DateTime<Utc>>,
+    pub last_failure_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl CallStats {
+    /// Add another session's counts (several sessions talk to one pod).
+    pub fn merge(&mut self, o: &CallStats) {
+        self.calls += o.calls;
+        self.failures += o.failures;
+        self.latency_ms_total += o.latency_ms_total;
+        self.last_success_at = self.last_success_at.max(o.last_success_at);
+        self.last_failure_at = self.last_failure_at.max(o.last_failure_at);
+    }
 }
 
 /// `http://h/volume/v3` → `http://h/volume/`; `http://h:8776/v3/` → `http://h:8776/`.
@@ -167,6 +190,7 @@ impl PodSession {
             token: Mutex::new(None),
             versions: Mutex::new(HashMap::new()),
             logins: std::sync::atomic::AtomicU64::new(0),
+            stats: Default::default(),
         })
     }
 
@@ -330,6 +354,31 @@ impl PodSession {
     /// Like [`PodSession::call`], but any status comes back as a response
     /// (for callers that relay or compare the pod's own error bodies).
     pub async fn send(&self, req: &PodRequest) -> Result<PodResponse, PodError> {
+        let started = std::time::Instant::now();
+        let result = self.send_unrecorded(req).await;
+        let failed = match &result {
+            Ok(r) => r.status >= 500 || r.status == 429,
+            Err(_) => true,
+        };
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.calls += 1;
+        stats.latency_ms_total += started.elapsed().as_secs_f64() * 1000.0;
+        if failed {
+            stats.failures += 1;
+            stats.last_failure_at = Some(Utc::now());
+        } else {
+            stats.last_success_at = Some(Utc::now());
+        }
+        drop(stats);
+        result
+    }
+
+    /// What this session's calls have seen so far.
+    pub fn stats(&self) -> CallStats {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    async fn send_unrecorded(&self, req: &PodRequest) -> Result<PodResponse, PodError> {
         let mut token = self.token().await?;
         let endpoint = self.endpoint_in(&token, req.service)?;
         // Keystone is catalogued versioned (`.../v3`) by real regions and

@@ -169,6 +169,7 @@ async fn sim_pod_401_timeout_and_down() {
     pod.control().set_down(true);
     let err = s.call(&PodRequest::get(ServiceType::Compute, "/flavors")).await.unwrap_err();
     assert!(matches!(err, PodError::Connect(_)) && err.is_retryable(), "{err:?}");
+    let before = s.stats();
     pod.control().set_down(false);
     // The pod listens again shortly; the same session recovers.
     let mut back = Err(PodError::Connect(String::new()));
@@ -180,6 +181,13 @@ async fn sim_pod_401_timeout_and_down() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(back.unwrap().status, 200);
+    // The 503, the timeout and the refused connection count as failures.
+    assert!(before.failures >= 3 && before.calls > before.failures, "{before:?}");
+    let after = s.stats();
+    assert!(
+        after.last_success_at > before.last_success_at
+            && after.last_success_at >= after.last_failure_at
+    );
     pod.shutdown().await;
 }
 

@@ -18,6 +18,7 @@ use crate::extract::JsonBody;
 impl From<PodInfo> for PodView {
     fn from(info: PodInfo) -> Self {
         let has_credentials = info.has_credentials();
+        let c = info.calls;
         let p = info.pod;
         PodView {
             pod_id: p.pod_id.to_string(),
@@ -41,6 +42,12 @@ impl From<PodInfo> for PodView {
                 checked_at: p.health.checked_at,
                 latency_ms: p.health.latency_ms,
                 error: p.health.error,
+                calls: c.calls,
+                failures: c.failures,
+                error_rate: if c.calls == 0 { 0.0 } else { c.failures as f64 / c.calls as f64 },
+                mean_latency_ms: (c.calls > 0).then(|| c.latency_ms_total / c.calls as f64),
+                last_success_at: c.last_success_at,
+                last_failure_at: c.last_failure_at,
             },
             created_at: p.created_at,
             updated_at: p.updated_at,

@@ -111,13 +111,23 @@ pub enum PodStatusView {
     Unknown,
 }
 
-/// The outcome of the last check of the pod's identity endpoint.
+/// The last check of the pod (its identity endpoint and a login), and what
+/// this gateway process has seen of its calls to the pod since it started.
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
 pub struct PodHealthView {
     pub status: PodStatusView,
     pub checked_at: Option<DateTime<Utc>>,
     pub latency_ms: Option<i64>,
     pub error: Option<String>,
+    /// Calls made to the pod.
+    pub calls: u64,
+    /// Calls the pod did not answer, or answered 5xx or 429.
+    pub failures: u64,
+    /// failures / calls (0 when there were no calls).
+    pub error_rate: f64,
+    pub mean_latency_ms: Option<f64>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_failure_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

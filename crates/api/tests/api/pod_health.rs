@@ -42,6 +42,9 @@ gateway_tests! {
             async move { gw.get(&format!("/admin/v1.0/pods/{id}")).await.body["pod"]["health"].clone() }
         };
         assert_eq!(health(0).await["status"], "up");
+        // No call has gone through a pod session yet: the check logs in directly.
+        assert_eq!(health(0).await["calls"], 0);
+        assert_eq!(health(0).await["error_rate"], 0.0);
         let wrong_region = health(1).await;
         assert_eq!(wrong_region["status"], "down");
         assert!(wrong_region["error"].as_str().unwrap().contains("no compute endpoint in region PodS2"), "{wrong_region}");

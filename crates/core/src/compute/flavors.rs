@@ -103,12 +103,15 @@ impl App {
             }
             other => other.into(),
         })?;
+        self.lookups.flavor_names.clear();
         Ok(f)
     }
 
     pub async fn flavor_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {
         require_admin(ctx)?;
-        if self.store.flavor_delete(id).await? { Ok(()) } else { Err(flavor_not_found(id)) }
+        let deleted = self.store.flavor_delete(id).await?;
+        self.lookups.flavor_names.clear();
+        if deleted { Ok(()) } else { Err(flavor_not_found(id)) }
     }
 
     pub async fn flavor_access(

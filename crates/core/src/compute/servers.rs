@@ -98,17 +98,53 @@ impl App {
         self.placed(ctx, id, "server").await?.ok_or_else(|| not_found(id))
     }
 
-    /// The top's names for what a pod's server view refers to.
-    async fn top_names(&self, pod: &Pod) -> Result<TopNames> {
-        let flavors = self.store.flavor_list().await?.into_iter().map(|f| (f.id, f.name)).collect();
-        let volumes = self
-            .store
-            .routing_list_in_pod("volume", pod.pod_id)
-            .await?
-            .into_iter()
-            .filter_map(|r| r.bottom_id.map(|b| (b, r.top_id)))
-            .collect();
-        Ok(TopNames { flavors, volumes })
+    /// The top's names for what a pod's server views refer to. The flavor
+    /// names come from memory when read in the last `lookup_cache_ttl`;
+    /// the pod's volume routings are read only when a view has volumes.
+    async fn top_names<'a>(
+        &self,
+        pod: &Pod,
+        bottoms: impl IntoIterator<Item = &'a Value>,
+    ) -> Result<TopNames> {
+        let flavors = match self.lookups.flavor_names.get(&()) {
+            Some(f) => f,
+            None => {
+                let f: HashMap<String, String> =
+                    self.store.flavor_list().await?.into_iter().map(|f| (f.id, f.name)).collect();
+                let f = std::sync::Arc::new(f);
+                self.lookups.flavor_names.insert((), f.clone());
+                f
+            }
+        };
+        let with_volumes = bottoms.into_iter().any(|s| {
+            s["os-extended-volumes:volumes_attached"].as_array().is_some_and(|v| !v.is_empty())
+        });
+        let volumes = if with_volumes {
+            self.store
+                .routing_list_in_pod("volume", pod.pod_id)
+                .await?
+                .into_iter()
+                .filter_map(|r| r.bottom_id.map(|b| (b, r.top_id)))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        Ok(TopNames { flavors: (*flavors).clone(), volumes })
+    }
+
+    /// The pod's ID of a server, from memory when read in the last
+    /// `lookup_cache_ttl` (it never changes once set; deleting forgets it).
+    async fn server_bottom(&self, top_id: &str, pod: &Pod) -> Result<Option<String>> {
+        let key = (top_id.to_string(), pod.pod_id);
+        if let Some(b) = self.lookups.server_bottoms.get(&key) {
+            return Ok(Some(b));
+        }
+        let bottom =
+            self.store.routing_find(top_id, "server", pod.pod_id).await?.and_then(|r| r.bottom_id);
+        if let Some(b) = &bottom {
+            self.lookups.server_bottoms.insert(key, b.clone());
+        }
+        Ok(bottom)
     }
 
     /// Store a fresh view in the cache when it changed.
@@ -137,12 +173,7 @@ impl App {
             Err(e) if e.status() == 503 => return Ok(unknown_view(&row, &facts, &pod.az_name)),
             Err(e) => return Err(e),
         };
-        let bottom = match self
-            .store
-            .routing_find(&row.id, "server", pod.pod_id)
-            .await?
-            .and_then(|r| r.bottom_id)
-        {
+        let bottom = match self.server_bottom(&row.id, &pod).await? {
             Some(b) => b,
             // Still being created: what the cache knows.
             None => return Ok(unknown_or_building(&row, &facts, &pod)),
@@ -165,7 +196,7 @@ impl App {
                     &row,
                     &facts,
                     &pod,
-                    &self.top_names(&pod).await?,
+                    &self.top_names(&pod, [&body["server"]]).await?,
                 );
                 self.remember_view(&row, &view).await?;
                 Ok(view)
@@ -203,7 +234,7 @@ impl App {
             let request_id = ctx.request_id.to_string();
             async move {
                 let pod = match pod_id.parse::<PodId>() {
-                    Ok(id) => app.store.pod_get(id).await.ok().flatten(),
+                    Ok(id) => app.pod_cached(id).await.ok().flatten(),
                     Err(_) => None,
                 };
                 let Some(pod) = pod else { return (rows, None, None) };
@@ -228,7 +259,7 @@ impl App {
             let Some(pod) = pod else { continue };
             match fresh {
                 Some(by_name) => {
-                    let names = self.top_names(&pod).await?;
+                    let names = self.top_names(&pod, by_name.values()).await?;
                     for row in rows {
                         let facts = ServerFacts::of(&row);
                         match by_name.get(&row.id) {
@@ -454,6 +485,7 @@ impl ServerDelete {
                 {
                     app.store.routing_delete(r.id).await.map_err(|e| retry(&e))?;
                 }
+                app.lookups.server_bottoms.remove(&(self.top_id.clone(), pod.pod_id));
                 app.store.resource_delete(&self.top_id).await.map_err(|e| retry(&e))?;
                 Ok(())
             }

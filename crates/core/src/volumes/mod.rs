@@ -78,7 +78,7 @@ impl App {
         let Some(pod_id) = row.pod_id.as_deref().and_then(|p| p.parse::<PodId>().ok()) else {
             return Ok(None);
         };
-        Ok(self.store.pod_get(pod_id).await?.map(|pod| (row, pod)))
+        Ok(self.pod_cached(pod_id).await?.map(|pod| (row, pod)))
     }
 
     /// The pod's ID of a placed top resource.

@@ -171,6 +171,7 @@ const POD_COLUMNS: &[(&str, &str)] = &[
     ("identity", "Identity"),
     ("auth_url", "Auth URL"),
     ("health.status", "Health"),
+    ("health.error_rate", "Error rate"),
 ];
 const ROUTING_COLUMNS: &[(&str, &str)] = &[
     ("id", "ID"),
