@@ -351,3 +351,49 @@ async fn the_periodic_refresh_keeps_the_cache_current() {
     assert_eq!(page.servers[0]["status"], "UNKNOWN");
     assert_eq!(cached(a).await, "SHUTOFF", "a failed read does not overwrite the cache");
 }
+
+#[tokio::test]
+async fn metadata_is_forwarded_and_the_gateways_key_hidden() {
+    let w = world(1).await;
+    let a = w.create("a", Some("az1")).await.unwrap();
+    let put = serde_json::json!({"metadata": {"color": "blue"}});
+    let (_, out) = w
+        .app
+        .server_subresource(&w.demo, &a, reqwest::Method::PUT, "metadata", Some(put), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        out["metadata"],
+        serde_json::json!({"color": "blue"}),
+        "the gateway's key is not shown"
+    );
+    let (_, out) = w
+        .app
+        .server_subresource(&w.demo, &a, reqwest::Method::GET, "metadata", None, None)
+        .await
+        .unwrap();
+    assert_eq!(out["metadata"], serde_json::json!({"color": "blue"}));
+    let err = w
+        .app
+        .server_subresource(
+            &w.demo,
+            &a,
+            reqwest::Method::DELETE,
+            "metadata/tricircle_top_id",
+            None,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    // Replacing all metadata kept the key the gateway finds its server by.
+    let show = w.app.server_show(&w.demo, &a, None).await.unwrap();
+    assert_eq!(show["metadata"], serde_json::json!({"color": "blue"}));
+    let other = ctx("u2", "other-project", &["member"]);
+    let err = w
+        .app
+        .server_subresource(&other, &a, reqwest::Method::GET, "metadata", None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 404);
+}

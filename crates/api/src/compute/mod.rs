@@ -98,6 +98,14 @@ pub fn router() -> Router<ApiState> {
             get(servers::show).put(servers::update).delete(servers::delete),
         )
         .route("/compute/v2.1/servers/{id}/action", post(servers::action))
+        // metadata, tags, os-instance-actions, os-interface (GET): forwarded.
+        .route(
+            "/compute/v2.1/servers/{id}/{*rest}",
+            get(servers::subresource)
+                .put(servers::subresource)
+                .post(servers::subresource)
+                .delete(servers::subresource),
+        )
         .route(
             "/compute/v2.1/servers/{id}/os-volume_attachments",
             get(servers::attachments).post(servers::attach),

@@ -360,3 +360,29 @@ pub async fn detach(
     s.app.volume_detach(&ctx, &id, &volume).await?;
     Ok(StatusCode::ACCEPTED)
 }
+
+/// `/servers/{id}/{metadata|tags|os-instance-actions|os-interface}[/...]`,
+/// forwarded to the server's pod.
+pub async fn subresource(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Extension(NovaVersion(mv)): Extension<NovaVersion>,
+    method: axum::http::Method,
+    Path((id, rest)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let first = rest.split('/').next().unwrap_or_default();
+    if !["metadata", "tags", "os-instance-actions", "os-interface"].contains(&first) {
+        return Err(super::not_found());
+    }
+    if first == "os-interface" && method != axum::http::Method::GET {
+        return Err(ApiError(Error::bad_request(
+            "Attaching and detaching interfaces needs the gateway's networking, which is not there yet.",
+        )));
+    }
+    let body =
+        if body.is_empty() { None } else { Some(crate::extract::parse_json::<Value>(&body)?) };
+    let (status, out) = s.app.server_subresource(&ctx, &id, method, &rest, body, Some(mv)).await?;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    Ok(if out.is_null() { status.into_response() } else { (status, Json(out)).into_response() })
+}

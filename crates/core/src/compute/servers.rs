@@ -508,3 +508,57 @@ impl Saga for ServerDelete {
         Box::pin(async { Ok(()) })
     }
 }
+
+impl App {
+    /// Forward a call on a server's sub-resource (`metadata`, `tags`,
+    /// `os-instance-actions`, `os-interface`) to its pod, with the pod's IDs
+    /// translated back and the gateway's own metadata key hidden.
+    pub async fn server_subresource(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        method: reqwest::Method,
+        subpath: &str,
+        body: Option<Value>,
+        mv: Option<Microversion>,
+    ) -> Result<(u16, Value)> {
+        let key = super::translate::metadata_key();
+        if subpath.starts_with("metadata") && subpath.contains(key) {
+            return Err(Error::forbidden(format!("Metadata key {key} belongs to the gateway.")));
+        }
+        let (row, pod) = self.server_row(ctx, id).await?;
+        let bottom = self
+            .bottom_of(&row.id, "server", &pod)
+            .await?
+            .ok_or_else(|| Error::conflict(format!("Instance {id} is still being built.")))?;
+        let session = self.pod_project_session(&pod, &row.project_id).await?;
+        let mut req = PodRequest::new(
+            ServiceType::Compute,
+            method.clone(),
+            format!("/servers/{bottom}/{subpath}"),
+        )
+        .with_request_id(ctx.request_id.as_str());
+        if let Some(mut b) = body {
+            // Replacing all metadata must keep the gateway's key.
+            if method == reqwest::Method::PUT && subpath == "metadata" {
+                b["metadata"][key] = json!(row.id);
+            }
+            req = req.with_body(b);
+        }
+        if let Some(mv) = mv {
+            req = req.with_microversion(
+                session
+                    .negotiate(ServiceType::Compute, mv)
+                    .await
+                    .map_err(|e| pod_error(&pod, e))?,
+            );
+        }
+        let (status, mut out) =
+            crate::volumes::relay_as(session.call(&req).await, &pod, &[(bottom.as_str(), id)])?;
+        if let Some(Value::Object(meta)) = out.get_mut("metadata") {
+            meta.remove(key);
+        }
+        let text = out.to_string().replace(&bottom, id);
+        Ok((status, serde_json::from_str(&text).unwrap_or(out)))
+    }
+}
