@@ -397,3 +397,58 @@ async fn metadata_is_forwarded_and_the_gateways_key_hidden() {
         .unwrap_err();
     assert_eq!(err.status(), 404);
 }
+
+#[tokio::test]
+async fn a_snapshot_made_in_one_pod_boots_in_another() {
+    let w = world(2).await;
+    let a = w.create("a", Some("az1")).await.unwrap();
+    let (status, out) = w
+        .app
+        .server_action(&w.demo, &a, &serde_json::json!({"createImage": {"name": "snap"}}), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    let snap = out["image_id"].as_str().unwrap().to_string();
+    let mut image = w.app.image_get(&w.demo, &snap).await.unwrap();
+    for _ in 0..50 {
+        if image.status == "active" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        image = w.app.image_get(&w.demo, &snap).await.unwrap();
+    }
+    assert_eq!(
+        (image.status.as_str(), image.visibility.as_str(), image.owner.as_str()),
+        ("active", "private", "demo-project")
+    );
+    assert!(image.checksum.is_some());
+    // Another project does not see the snapshot.
+    assert_eq!(
+        w.app
+            .image_get(&ctx("u2", "other-project", &["member"]), &snap)
+            .await
+            .unwrap_err()
+            .status(),
+        404
+    );
+    // Boot it in the other pod: its bytes travel through the gateway.
+    let spec = ServerSpec {
+        name: "b".into(),
+        flavor_ref: "1".into(),
+        image_ref: Some(snap.clone()),
+        availability_zone: Some("az2".into()),
+        ..Default::default()
+    };
+    let (b, _) = w.app.server_create(&w.demo, spec).await.unwrap();
+    let shown = w.app.server_show(&w.demo, b["id"].as_str().unwrap(), None).await.unwrap();
+    assert_eq!(shown["OS-EXT-AZ:availability_zone"], "az2");
+    assert_eq!(shown["image"]["id"], snap.as_str());
+    let (img, file) = w.app.image_download(&w.demo, &snap).await.unwrap();
+    let mut bytes = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut file.unwrap(), &mut bytes).await.unwrap();
+    let md5: String = {
+        use md5::Digest;
+        md5::Md5::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    assert_eq!(Some(md5), img.checksum, "the bytes are the snapshot's");
+}

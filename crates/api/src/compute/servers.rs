@@ -318,12 +318,25 @@ pub async fn action(
     State(s): State<ApiState>,
     Caller(ctx): Caller,
     Extension(NovaVersion(mv)): Extension<NovaVersion>,
+    h: HeaderMap,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
     let (status, body) = s.app.server_action(&ctx, &id, &body, Some(mv)).await?;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
-    Ok(if body.is_null() { status.into_response() } else { (status, Json(body)).into_response() })
+    let mut resp = if body.is_null() {
+        status.into_response()
+    } else {
+        (status, Json(body.clone())).into_response()
+    };
+    // createImage: Nova points at the new image (the body has it from 2.45).
+    if let Some(image) = body["image_id"].as_str() {
+        let location = format!("{}/image/v2/images/{image}", base_url(s.public_url.as_deref(), &h));
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert("location", v);
+        }
+    }
+    Ok(resp)
 }
 
 /// `GET/POST /servers/{id}/os-volume_attachments`.

@@ -86,7 +86,7 @@ fn view(i: &Image) -> Value {
         "self": format!("/v2/images/{}", i.id), "file": format!("/v2/images/{}/file", i.id), "schema": "/v2/schemas/image",
     });
     if let Ok(Value::Object(props)) = serde_json::from_str::<Value>(&i.properties) {
-        for (k, p) in props {
+        for (k, p) in props.into_iter().filter(|(k, _)| !k.starts_with("tricircle_")) {
             v[k] = p;
         }
     }

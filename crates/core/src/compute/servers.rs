@@ -405,12 +405,6 @@ impl App {
                 .map_err(|e| Error::unavailable(e.message.clone(), e.message))?;
             action["resize"]["flavorRef"] = json!(bottom);
         }
-        if name == "createImage" {
-            return Err(Error::new(
-                ErrorKind::MethodNotAllowed,
-                "createImage is not supported by this gateway yet.",
-            ));
-        }
         let bottom = self.bottom_of(&row.id, "server", &pod).await?.ok_or_else(|| {
             Error::conflict(format!(
                 "Cannot '{name}' instance {id} while it is in task_state spawning"
@@ -432,7 +426,34 @@ impl App {
                     .map_err(|e| pod_error(&pod, e))?,
             );
         }
-        crate::volumes::relay_as(session.call(&req).await, &pod, &[(bottom.as_str(), id)])
+        let image_name =
+            (name == "createImage").then(|| req.body.as_ref()).flatten().and_then(|b| match b {
+                tricircle_pod_client::PodBody::Json(v) => {
+                    v["createImage"]["name"].as_str().map(str::to_string)
+                }
+                _ => None,
+            });
+        let result = session.call(&req).await;
+        if let (Some(image_name), Ok(resp)) = (image_name, &result) {
+            // The pod made an image; the top registers it under its own ID.
+            let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+            let bottom_image = body["image_id"].as_str().map(str::to_string).or_else(|| {
+                resp.headers
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| l.rsplit('/').next())
+                    .map(str::to_string)
+            });
+            let bottom_image = bottom_image.ok_or_else(|| {
+                Error::internal(format!(
+                    "region {}: createImage answered without an image ID",
+                    pod.region_name
+                ))
+            })?;
+            let top = self.image_from_pod(ctx, &pod, &bottom_image, &image_name).await?;
+            return Ok((resp.status, json!({"image_id": top})));
+        }
+        crate::volumes::relay_as(result, &pod, &[(bottom.as_str(), id)])
     }
 
     /// Delete a server (a saga, inline): the pod's copy, then the top's.

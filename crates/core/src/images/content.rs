@@ -56,6 +56,10 @@ impl ContentStore {
         Ok((size, random::to_hex(&md5.finalize()), random::to_hex(&sha.finalize())))
     }
 
+    pub async fn exists(&self, id: &str) -> bool {
+        tokio::fs::try_exists(self.path(id)).await.unwrap_or(false)
+    }
+
     pub async fn open(&self, id: &str) -> Result<tokio::fs::File> {
         tokio::fs::File::open(self.path(id)).await.map_err(|e| {
             Error::internal(format!("image {id} has no data in {}: {e}", self.dir.display()))

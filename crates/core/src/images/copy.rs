@@ -79,9 +79,12 @@ impl App {
         image_id: &str,
         project_id: &str,
     ) -> Result<String, StepError> {
-        let image = self.store.image_get(image_id).await.map_err(retry)?.ok_or_else(|| {
+        let mut image = self.store.image_get(image_id).await.map_err(retry)?.ok_or_else(|| {
             StepError::fatal(format!("Conflict: image {image_id} was deleted while in use."))
         })?;
+        self.image_refresh_from_pod(&mut image)
+            .await
+            .map_err(|e| StepError { retryable: e.status() == 503, message: e.to_string() })?;
         if image.status != "active" {
             return Err(StepError::fatal(format!(
                 "Image {image_id} has no data yet (status {}).",
@@ -134,6 +137,9 @@ impl App {
             .json()
             .map_err(perr)?;
         let bottom = created["id"].as_str().unwrap_or_default().to_string();
+        self.image_ensure_local(&image)
+            .await
+            .map_err(|e| StepError { retryable: e.status() == 503, message: e.to_string() })?;
         let data =
             self.content.read(image_id).await.map_err(|e| StepError::fatal(e.to_string()))?;
         session

@@ -10,6 +10,7 @@ use crate::App;
 
 mod content;
 mod copy;
+pub mod from_pods;
 mod patch;
 
 pub use content::ContentStore;
@@ -74,7 +75,10 @@ impl App {
 
     pub async fn image_get(&self, ctx: &RequestContext, id: &str) -> Result<Image> {
         match self.store.image_get(id).await? {
-            Some(i) if self.image_visible(ctx, &i) => Ok(i),
+            Some(mut i) if self.image_visible(ctx, &i) => {
+                self.image_refresh_from_pod(&mut i).await?;
+                Ok(i)
+            }
             _ => Err(image_not_found(id)),
         }
     }
@@ -167,6 +171,7 @@ impl App {
         if image.status != "active" {
             return Ok((image, None));
         }
+        self.image_ensure_local(&image).await?;
         let file = self.content.open(id).await?;
         Ok((image, Some(file)))
     }
