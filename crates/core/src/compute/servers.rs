@@ -411,6 +411,11 @@ impl App {
             ))
         })?;
         let session = self.pod_project_session(&pod, &row.project_id).await?;
+        let image_name = if name == "createImage" {
+            Some(action["createImage"]["name"].as_str().unwrap_or("snapshot").to_string())
+        } else {
+            None
+        };
         let mut req = PodRequest::new(
             ServiceType::Compute,
             reqwest::Method::POST,
@@ -426,13 +431,6 @@ impl App {
                     .map_err(|e| pod_error(&pod, e))?,
             );
         }
-        let image_name =
-            (name == "createImage").then(|| req.body.as_ref()).flatten().and_then(|b| match b {
-                tricircle_pod_client::PodBody::Json(v) => {
-                    v["createImage"]["name"].as_str().map(str::to_string)
-                }
-                _ => None,
-            });
         let result = session.call(&req).await;
         if let (Some(image_name), Ok(resp)) = (image_name, &result) {
             // The pod made an image; the top registers it under its own ID.
