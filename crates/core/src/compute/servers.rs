@@ -148,11 +148,18 @@ impl App {
     }
 
     /// Store a fresh view in the cache when it changed.
-    async fn remember_view(&self, row: &ResourceRow, view: &Value) -> Result<()> {
-        let mut facts = ServerFacts::of(row);
+    /// `facts` are the row's, already parsed (a summary holds a whole view:
+    /// parsing it once per row matters for a listing of thousands).
+    async fn remember_view(
+        &self,
+        row: &ResourceRow,
+        facts: &ServerFacts,
+        view: &Value,
+    ) -> Result<()> {
         if facts.view == *view {
             return Ok(());
         }
+        let mut facts = facts.clone();
         facts.view = view.clone();
         let status = view["status"].as_str().unwrap_or(&row.status).to_string();
         let summary = serde_json::to_string(&facts).map_err(Error::internal)?;
@@ -198,7 +205,7 @@ impl App {
                     &pod,
                     &self.top_names(&pod, [&body["server"]]).await?,
                 );
-                self.remember_view(&row, &view).await?;
+                self.remember_view(&row, &facts, &view).await?;
                 Ok(view)
             }
             Err(PodError::Service { status: 404, .. }) => Err(not_found(id)),
@@ -265,7 +272,7 @@ impl App {
                         match by_name.get(&row.id) {
                             Some(bottom) => {
                                 let view = server_to_top(bottom, &row, &facts, &pod, &names);
-                                self.remember_view(&row, &view).await?;
+                                self.remember_view(&row, &facts, &view).await?;
                                 views.push(view);
                             }
                             None => views.push(unknown_or_building(&row, &facts, &pod)),
