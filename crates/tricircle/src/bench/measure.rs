@@ -271,3 +271,45 @@ pub async fn breakdown(
         one_query: Summary::of_durations(&q),
     })
 }
+
+/// Where a gateway listing spends its time, in this process without HTTP:
+/// reading the project's resource rows, and the whole core call (rows, the
+/// fan-out to the pods, translation, merge and cut).
+#[derive(Debug)]
+pub struct ListBreakdown {
+    pub resource_list: Summary,
+    pub server_list: Summary,
+}
+
+pub async fn list_breakdown(
+    app: &tricircle_core::App,
+    token: &str,
+    rounds: usize,
+) -> anyhow::Result<ListBreakdown> {
+    let err = |e: tricircle_common::Error| anyhow::anyhow!("{e}");
+    let auth = app.authenticate(token).await.map_err(err)?;
+    let project = auth.project_id.clone().unwrap_or_default();
+    let ctx =
+        tricircle_common::RequestContext { request_id: tricircle_common::RequestId::new(), auth };
+    let (mut rows, mut list) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        app.store()
+            .resource_list("server", Some(&project))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        rows.push(t.elapsed());
+        let q = tricircle_core::compute::ServerListQuery {
+            limit: 1000,
+            microversion: Some(tricircle_pod_client::Microversion::new(2, 1)),
+            ..Default::default()
+        };
+        let t = Instant::now();
+        app.server_list(&ctx, q).await.map_err(err)?;
+        list.push(t.elapsed());
+    }
+    Ok(ListBreakdown {
+        resource_list: Summary::of_durations(&rows),
+        server_list: Summary::of_durations(&list),
+    })
+}

@@ -339,6 +339,18 @@ async fn bench(
         measure::list_case(&http, &list_target, &pod_targets, plan.per_pod, 5, plan.list_rounds)
             .await?;
     list_rows(&mut report, &list, &seed, plan.pods * plan.per_pod);
+    let parts = measure::list_breakdown(&gw.app, &token, plan.list_rounds / 2 + 1).await?;
+    const LB: &str = "where the gateway's list time goes (in process, no HTTP)";
+    for (what, s) in [
+        ("Store::resource_list (the project's rows)", &parts.resource_list),
+        ("App::server_list (rows, fan-out, merge, page)", &parts.server_list),
+    ] {
+        report.info(
+            LB,
+            format!("{what}: p50 / p99"),
+            format!("{} / {}", ms(s.p50_us), ms(s.p99_us)),
+        );
+    }
 
     // 4. Memory.
     let show_path = format!("/compute/v2.1/servers/{}", list.first_id);
