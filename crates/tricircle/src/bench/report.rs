@@ -45,12 +45,17 @@ pub struct Report {
 
 /// `value ≤ limit` as a verdict, the miss told in `unit` and as a ratio.
 pub fn at_most(value: f64, limit: f64, unit: &str) -> Verdict {
+    let sep = if unit == "×" { "" } else { " " };
     if value <= limit {
         Verdict::Pass
     } else if limit > 0.0 {
-        Verdict::Miss(format!("+{:.2} {unit} over, {:.1}× the limit", value - limit, value / limit))
+        Verdict::Miss(format!(
+            "+{:.2}{sep}{unit} over, {:.1}× the limit",
+            value - limit,
+            value / limit
+        ))
     } else {
-        Verdict::Miss(format!("+{:.2} {unit} over", value - limit))
+        Verdict::Miss(format!("+{:.2}{sep}{unit} over", value - limit))
     }
 }
 
@@ -188,6 +193,7 @@ mod tests {
     fn verdicts() {
         assert_eq!(at_most(1.0, 1.0, "ms"), Verdict::Pass);
         assert_eq!(at_most(3.0, 1.5, "ms"), Verdict::Miss("+1.50 ms over, 2.0× the limit".into()));
+        assert_eq!(at_most(4.8, 2.0, "×"), Verdict::Miss("+2.80× over, 2.4× the limit".into()));
         assert_eq!(at_least(0.6, 0.5, "x"), Verdict::Pass);
         assert_eq!(at_least(0.4, 0.5, "x"), Verdict::Miss("0.10 x short".into()));
     }
