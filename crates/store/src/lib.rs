@@ -28,6 +28,7 @@ pub mod images;
 pub mod jobs;
 pub mod pods;
 pub mod routings;
+pub mod server_groups;
 
 pub use compute::{Flavor, Keypair, ResourceRow};
 pub use error::StoreError;
@@ -36,6 +37,7 @@ pub use images::Image;
 pub use jobs::{Job, JobFilter, JobOutcome, JobStatus, NewJob};
 pub use pods::{NewPod, Pod, PodHealth};
 pub use routings::{NewRouting, Routing, RoutingFilter, RoutingPatch};
+pub use server_groups::{GroupMember, ServerGroup};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
