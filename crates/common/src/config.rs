@@ -133,10 +133,24 @@ impl Default for ApiConfig {
     }
 }
 
+/// Who issues the tokens the gateway accepts (DESIGN §4 "Identity").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityMode {
+    /// The gateway is the Keystone (`/identity`), with its own users.
+    #[default]
+    Embedded,
+    /// An existing Keystone issues tokens; the gateway validates them there.
+    External,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdentityConfig {
-    /// The top region's name, in the catalogs of the gateway's tokens.
+    pub mode: IdentityMode,
+    /// The top region's name: in the catalogs of the gateway's tokens, or
+    /// (external mode) the region the gateway's endpoints are registered
+    /// under in the external Keystone.
     pub region: String,
     /// Lifetime of a token.
     #[serde(deserialize_with = "number_or_string")]
@@ -146,16 +160,64 @@ pub struct IdentityConfig {
     /// generated into `data_dir/admin-password` (mode 0600).
     pub admin_password: Option<String>,
     pub admin_password_file: Option<PathBuf>,
+    /// The external Keystone (used when `mode = "external"`).
+    pub external: ExternalIdentityConfig,
 }
 
 impl Default for IdentityConfig {
     fn default() -> Self {
         IdentityConfig {
+            mode: IdentityMode::Embedded,
             region: "RegionOne".into(),
             token_ttl_secs: 3600,
             admin_password: None,
             admin_password_file: None,
+            external: ExternalIdentityConfig::default(),
         }
+    }
+}
+
+/// The external Keystone, and the gateway's own account there (it
+/// validates callers' tokens with that account's token; the account needs
+/// the `service` or `admin` role, like keystonemiddleware's).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExternalIdentityConfig {
+    /// Keystone v3, e.g. `http://keystone:5000/v3`.
+    pub auth_url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+    /// How long a validated token is remembered; a token revoked in
+    /// Keystone keeps working here at most this long (0: ask every time).
+    #[serde(deserialize_with = "number_or_string")]
+    pub token_cache_secs: u64,
+}
+
+impl Default for ExternalIdentityConfig {
+    fn default() -> Self {
+        ExternalIdentityConfig {
+            auth_url: None,
+            username: None,
+            password: None,
+            project_name: "service".into(),
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+            token_cache_secs: 10,
+        }
+    }
+}
+
+/// A configured secret: `Debug` never shows it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
     }
 }
 
@@ -278,6 +340,40 @@ impl Config {
         }
         if matches!(&self.auth.bootstrap_token, Some(t) if t.trim().is_empty()) {
             return Err(("auth.bootstrap_token", "must not be empty".into()));
+        }
+        if self.identity.mode == IdentityMode::External {
+            self.validate_external()?;
+        }
+        Ok(())
+    }
+
+    fn validate_external(&self) -> Result<(), (&'static str, String)> {
+        let ext = &self.identity.external;
+        let required = "is required when identity.mode is \"external\"";
+        match ext.auth_url.as_deref().map(str::trim) {
+            None | Some("") => return Err(("identity.external.auth_url", required.into())),
+            Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                return Err((
+                    "identity.external.auth_url",
+                    "must start with http:// or https://".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+        if ext.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
+            return Err(("identity.external.username", required.into()));
+        }
+        if ext.password.as_ref().is_none_or(|p| p.0.is_empty()) {
+            return Err(("identity.external.password", required.into()));
+        }
+        for (key, v) in [
+            ("identity.external.project_name", &ext.project_name),
+            ("identity.external.user_domain_name", &ext.user_domain_name),
+            ("identity.external.project_domain_name", &ext.project_domain_name),
+        ] {
+            if v.trim().is_empty() {
+                return Err((key, "must not be empty".into()));
+            }
         }
         Ok(())
     }
@@ -421,75 +517,4 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.toml");
-        std::fs::write(&path, text).unwrap();
-        Config::load_from(Some(&path), env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-            .map_err(|e| ConfigError {
-                message: e.message.replace(&path.display().to_string(), "T"),
-            })
-    }
-
-    #[test]
-    fn defaults_without_a_file() {
-        let c = Config::load_from(None, Vec::new()).unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:19999");
-        assert_eq!(c.database_url(), "sqlite://./.tricircle/tricircle.db");
-        assert_eq!(c.api.pagination_max_limit, 1000);
-        assert_eq!(c.pods.request_timeout_secs, 30);
-        assert_eq!(c.log.format, LogFormat::Human);
-    }
-
-    #[test]
-    fn file_values_and_env_overrides() {
-        let c = load(
-            "listen = \"0.0.0.0:8080\"\n[database]\nurl = \"sqlite://x.db\"\n[log]\nformat = \"json\"\n",
-            &[
-                ("TRICIRCLE__DATABASE__URL", "postgres://postgres@127.0.0.1/db"),
-                ("TRICIRCLE__API__PAGINATION_MAX_LIMIT", "50"),
-                ("TRICIRCLE_TEST_PG", "ignored: single underscore"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(c.listen.port(), 8080);
-        assert_eq!(c.database_url(), "postgres://postgres@127.0.0.1/db");
-        assert_eq!(c.api.pagination_max_limit, 50);
-        assert_eq!(c.log.format, LogFormat::Json);
-    }
-
-    #[test]
-    fn errors_name_the_key_in_one_line() {
-        let e = load("[database]\nmax_connections = \"lots\"\n", &[]).unwrap_err();
-        assert_eq!(
-            e.message,
-            "config file T: key `database.max_connections`: 'lots' is not a valid number: invalid digit found in string"
-        );
-        let e = load("[api]\npagination_max_limit = 0\n", &[]).unwrap_err();
-        assert_eq!(e.message, "config file T: key `api.pagination_max_limit`: must be at least 1");
-        let e = load("", &[("TRICIRCLE__LOG__FORMAT", "xml")]).unwrap_err();
-        assert!(e.message.starts_with("environment variable TRICIRCLE__LOG__FORMAT: key `log.format`: unknown variant `xml`"), "{}", e.message);
-        let e = load("[databse]\nurl = \"x\"\n", &[]).unwrap_err();
-        assert!(e.message.contains("unknown field `databse`"), "{}", e.message);
-        let e = load("listen = \"nope\"\n", &[]).unwrap_err();
-        assert!(e.message.starts_with("config file T: key `listen`: "), "{}", e.message);
-        let e = load("listen = \n", &[]).unwrap_err();
-        assert!(e.message.starts_with("config file T: line 1: "), "{}", e.message);
-        assert!(!e.message.contains('\n'), "parser messages are folded into one line");
-        let e = load("[database]\nurl = \"mysql://x\"\n", &[]).unwrap_err();
-        assert!(e.message.contains("key `database.url`: must start with"), "{}", e.message);
-    }
-
-    #[test]
-    fn missing_file_is_reported() {
-        let e = Config::load_from(Some(Path::new("/nonexistent/t.toml")), Vec::new()).unwrap_err();
-        assert!(
-            e.message.starts_with("config file /nonexistent/t.toml: cannot read"),
-            "{}",
-            e.message
-        );
-    }
-}
+mod tests;
