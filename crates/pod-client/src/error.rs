@@ -28,6 +28,10 @@ pub enum PodError {
     /// The pod's Keystone refused our credentials or gave no usable token.
     #[error("cannot log in to the pod: {0}")]
     Auth(String),
+    /// The pod's Keystone refused a token the gateway forwarded on a
+    /// caller's behalf (expired or revoked since the gateway validated it).
+    #[error("the pod refused the caller's token: {0}")]
+    TokenRefused(String),
     #[error("the pod's catalog has no {interface} {service} endpoint in region {region}")]
     NoEndpoint { service: String, region: String, interface: String },
     #[error("the pod's {service} supports microversions {min} to {max}, not {requested}")]

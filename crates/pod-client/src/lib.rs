@@ -18,7 +18,12 @@ mod session;
 
 pub use catalog::{Catalog, ServiceType};
 pub use error::{PodError, parse_fault};
-pub use keystone::{Credentials, ScopedToken, password_login};
+pub use keystone::{
+    Credentials, ProjectScope, ScopedToken, password_login, password_login_scoped, token_catalog,
+};
 pub use microversion::{Microversion, VersionRange};
 pub use probe::PodClient;
-pub use session::{CallStats, PodBody, PodRequest, PodResponse, PodSession, SessionConfig};
+pub use session::{
+    CallStats, ForwardedToken, PodBody, PodRequest, PodResponse, PodSession, SessionConfig,
+    TokenSource,
+};

@@ -5,6 +5,11 @@
 //! concurrent callers wait for it). A 401 from a service means the pod
 //! revoked or forgot the token: the session logs in again once and retries
 //! the call once.
+//!
+//! A session may also carry a token it did not obtain (a caller's, forwarded
+//! to a pod that shares the gateway's Keystone, see [`TokenSource`]): it
+//! fetches that token's catalog once and uses the token until it expires; it
+//! cannot renew it, so a refusal is [`PodError::TokenRefused`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -19,7 +24,9 @@ use tokio::sync::Mutex;
 
 use crate::catalog::ServiceType;
 use crate::error::{PodError, parse_fault, root_cause};
-use crate::keystone::{Credentials, ScopedToken, password_login};
+use crate::keystone::{
+    Credentials, ProjectScope, ScopedToken, password_login_scoped, token_catalog,
+};
 use crate::microversion::{Microversion, VersionRange};
 
 #[derive(Clone, Debug)]
@@ -35,6 +42,41 @@ pub struct SessionConfig {
     pub renew_before: Duration,
     /// Service type → URL, used instead of the catalog.
     pub endpoint_overrides: BTreeMap<String, String>,
+    /// Where the session's token comes from.
+    pub token_source: TokenSource,
+}
+
+/// How a session gets its token.
+#[derive(Clone, Debug)]
+pub enum TokenSource {
+    /// A password login with the credentials, scoped to their own project.
+    Password,
+    /// A password login with the credentials, scoped to this project ID
+    /// (one the credentials' user holds a role in).
+    PasswordInProject(String),
+    /// A token obtained by someone else, used as it is. Only
+    /// `credentials.auth_url` is used (to read the token's catalog).
+    Forwarded(ForwardedToken),
+}
+
+/// A caller's token, validated by the gateway, to be passed on to a pod.
+#[derive(Clone)]
+pub struct ForwardedToken {
+    pub value: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+// Never print the token itself.
+impl std::fmt::Debug for ForwardedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwardedToken")
+            .field("project_id", &self.project_id)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionConfig {
@@ -46,6 +88,25 @@ impl SessionConfig {
             timeout: Duration::from_secs(30),
             renew_before: Duration::from_secs(300),
             endpoint_overrides: BTreeMap::new(),
+            token_source: TokenSource::Password,
+        }
+    }
+
+    /// A session that passes `token` on to the pod whose Keystone is at
+    /// `auth_url`. It cannot renew the token, so it uses it to the end.
+    pub fn forwarded(auth_url: String, region: impl Into<String>, token: ForwardedToken) -> Self {
+        let credentials = Credentials {
+            auth_url,
+            username: String::new(),
+            password: String::new(),
+            project_name: String::new(),
+            user_domain_name: String::new(),
+            project_domain_name: String::new(),
+        };
+        SessionConfig {
+            renew_before: Duration::ZERO,
+            token_source: TokenSource::Forwarded(token),
+            ..SessionConfig::new(credentials, region)
         }
     }
 }
@@ -53,7 +114,7 @@ impl SessionConfig {
 type Token = ScopedToken;
 
 /// One call to a service of the pod.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PodRequest {
     pub service: ServiceType,
     pub method: Method,
@@ -65,6 +126,24 @@ pub struct PodRequest {
     pub microversion: Option<Microversion>,
     /// The top request's id, passed on so the pod's logs can be joined to ours.
     pub request_id: Option<String>,
+    /// More headers (such as Keystone's `X-Subject-Token`); their values
+    /// may be secrets, so `Debug` prints only the names.
+    pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for PodRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("PodRequest")
+            .field("service", &self.service)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("microversion", &self.microversion)
+            .field("request_id", &self.request_id)
+            .field("header_names", &header_names)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PodRequest {
@@ -77,6 +156,7 @@ impl PodRequest {
             body: None,
             microversion: None,
             request_id: None,
+            headers: Vec::new(),
         }
     }
 
@@ -107,6 +187,11 @@ impl PodRequest {
 
     pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
         self.request_id = Some(id.into());
+        self
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
         self
     }
 }
@@ -236,18 +321,49 @@ impl PodSession {
 
     async fn login(&self) -> Result<Token, PodError> {
         self.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let token =
-            password_login(&self.http, &self.config.credentials).await.map_err(|e| match e {
-                PodError::Timeout(_) => PodError::Timeout(self.config.timeout),
-                other => other,
-            })?;
+        let credentials = &self.config.credentials;
+        let token = match &self.config.token_source {
+            TokenSource::Password => {
+                password_login_scoped(&self.http, credentials, &ProjectScope::Named).await
+            }
+            TokenSource::PasswordInProject(id) => {
+                password_login_scoped(&self.http, credentials, &ProjectScope::Id(id.clone())).await
+            }
+            TokenSource::Forwarded(t) => self.adopt(t).await,
+        }
+        .map_err(|e| match e {
+            PodError::Timeout(_) => PodError::Timeout(self.config.timeout),
+            other => other,
+        })?;
         tracing::debug!(region = %self.config.region, expires_at = %token.expires_at, "logged in to the pod");
         Ok(token)
+    }
+
+    /// A forwarded token with its catalog, while it has not expired.
+    async fn adopt(&self, t: &ForwardedToken) -> Result<Token, PodError> {
+        if t.expires_at <= Utc::now() {
+            return Err(PodError::TokenRefused("the token has expired".into()));
+        }
+        let catalog =
+            token_catalog(&self.http, &self.config.credentials.auth_url, &t.value).await?;
+        Ok(ScopedToken {
+            value: t.value.clone(),
+            expires_at: t.expires_at,
+            project_id: t.project_id.clone(),
+            user_id: t.user_id.clone(),
+            catalog,
+        })
     }
 
     /// The project the session's token is scoped to in the pod.
     pub async fn project_id(&self) -> Result<String, PodError> {
         Ok(self.token().await?.project_id.clone())
+    }
+
+    /// The user the session's token belongs to (empty when the pod's
+    /// Keystone did not say).
+    pub async fn user_id(&self) -> Result<String, PodError> {
+        Ok(self.token().await?.user_id.clone())
     }
 
     /// The endpoint of `service`: the override, else the catalog's.
@@ -407,6 +523,9 @@ impl PodSession {
             }
             if let Some(id) = &req.request_id {
                 builder = builder.header("X-OpenStack-Request-ID", id);
+            }
+            for (name, value) in &req.headers {
+                builder = builder.header(name.as_str(), value.as_str());
             }
             if let (Some(mv), Some(name)) = (req.microversion, req.service.microversion_name()) {
                 builder = builder.header("OpenStack-API-Version", format!("{name} {mv}"));
