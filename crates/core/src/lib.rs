@@ -8,6 +8,7 @@
 use tricircle_common::{Error, RequestContext, Result};
 use tricircle_store::Store;
 
+pub mod caller_token;
 pub mod compute;
 pub mod identity;
 pub mod images;
@@ -20,6 +21,7 @@ pub mod pods;
 pub mod resource_types;
 pub mod routings;
 pub mod secrets;
+mod shared_identity;
 pub mod sync;
 pub mod volumes;
 

@@ -6,6 +6,8 @@
 //! the `member` role there. Work for a top project then runs in a session
 //! scoped to that bottom project, so the pod itself keeps projects apart.
 //! Pod-wide work (flavors) uses the session of the credentials' own project.
+//! Pods with `shared` identity use the caller's own token instead (see
+//! [`crate::shared_identity`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +32,8 @@ use crate::pods::IdentityMode;
 pub struct PodSessions {
     sessions: Mutex<HashMap<(PodId, String), Arc<PodSession>>>,
     mapped: std::sync::Mutex<HashMap<(PodId, String), String>>,
+    /// Sessions with pods of `shared` identity.
+    pub(crate) shared: crate::shared_identity::SharedSessions,
 }
 
 impl PodSessions {
@@ -74,6 +78,12 @@ pub fn pod_error(pod: &Pod, e: PodError) -> Error {
             ),
             e,
         ),
+        // A forwarded token the pod's Keystone no longer accepts (revoked
+        // or expired since the gateway validated it).
+        PodError::TokenRefused(_) => Error::new(
+            tricircle_common::ErrorKind::Unauthorized,
+            format!("Region {} refused your token; authenticate again.", pod.region_name),
+        ),
         _ => Error::internal(format!("region {}: {e}", pod.region_name)),
     }
 }
@@ -84,6 +94,23 @@ impl App {
         pod: &Pod,
         project_name: Option<String>,
     ) -> Result<Arc<PodSession>> {
+        let mut config = self.pod_session_config(pod).await?;
+        if let Some(p) = project_name {
+            config.credentials.project_name = p;
+        }
+        let key = (pod.pod_id, config.credentials.project_name.clone());
+        let mut sessions = self.sessions.sessions.lock().await;
+        if let Some(s) = sessions.get(&key) {
+            return Ok(s.clone());
+        }
+        let session = Arc::new(PodSession::new(config).map_err(|e| pod_error(pod, e))?);
+        sessions.insert(key, session.clone());
+        Ok(session)
+    }
+
+    /// A session configuration with the pod's credentials (scoped to their
+    /// own project), deadline and endpoint overrides.
+    pub(crate) async fn pod_session_config(&self, pod: &Pod) -> Result<SessionConfig> {
         let creds = self.pod_credentials(pod).await?.ok_or_else(|| {
             Error::unavailable(
                 format!(
@@ -93,17 +120,11 @@ impl App {
                 "pod without credentials",
             )
         })?;
-        let project = project_name.unwrap_or_else(|| creds.project_name.clone());
-        let key = (pod.pod_id, project.clone());
-        let mut sessions = self.sessions.sessions.lock().await;
-        if let Some(s) = sessions.get(&key) {
-            return Ok(s.clone());
-        }
         let credentials = Credentials {
             auth_url: pod.auth_url.clone().unwrap_or_default(),
             username: creds.username,
             password: creds.password,
-            project_name: project,
+            project_name: creds.project_name,
             user_domain_name: creds.user_domain_name,
             project_domain_name: creds.project_domain_name,
         };
@@ -112,9 +133,7 @@ impl App {
         if let Ok(overrides) = serde_json::from_str(&pod.endpoints) {
             config.endpoint_overrides = overrides;
         }
-        let session = Arc::new(PodSession::new(config).map_err(|e| pod_error(pod, e))?);
-        sessions.insert(key, session.clone());
-        Ok(session)
+        Ok(config)
     }
 
     /// This process's calls to a pod, over all its sessions.
@@ -126,6 +145,7 @@ impl App {
                 total.merge(&s.stats());
             }
         }
+        total.merge(&self.sessions.shared.stats(pod_id).await);
         total
     }
 
@@ -142,13 +162,7 @@ impl App {
         top_project_id: &str,
     ) -> Result<Arc<PodSession>> {
         if pod.identity_mode != IdentityMode::Mapped.as_str() {
-            return Err(Error::unavailable(
-                format!(
-                    "Region {} uses shared identity, which needs an external Keystone (not configured).",
-                    pod.region_name
-                ),
-                "shared identity without external keystone",
-            ));
+            return self.shared_project_session(pod, top_project_id).await;
         }
         self.ensure_bottom_project(pod, top_project_id).await?;
         self.session_for(pod, Some(bottom_project_name(top_project_id))).await

@@ -16,6 +16,7 @@ use tricircle_store::{Domain, Project, Role, User};
 
 mod admin;
 pub mod bootstrap;
+pub mod external;
 pub mod passwords;
 pub mod token_cache;
 mod tokens;
@@ -30,6 +31,9 @@ pub struct IdentitySettings {
     /// How long a validated token is remembered (zero: validate every
     /// request against the database); see [`token_cache`].
     pub token_cache_ttl: Duration,
+    /// The external Keystone's URL in external-Keystone mode ([`external`]);
+    /// `None` with the embedded identity. Pods with `shared` identity need it.
+    pub external_auth_url: Option<String>,
 }
 
 impl Default for IdentitySettings {
@@ -37,6 +41,7 @@ impl Default for IdentitySettings {
         IdentitySettings {
             token_ttl: Duration::from_secs(3600),
             token_cache_ttl: Duration::from_secs(10),
+            external_auth_url: None,
         }
     }
 }

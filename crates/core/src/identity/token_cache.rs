@@ -1,6 +1,7 @@
 //! A short-lived cache of validated tokens, so that a request with a token
 //! already validated costs no database round trip (validating one reads the
-//! token, the user, the domains, the project and the roles: seven queries).
+//! token, the user, the domains, the project and the roles: seven queries),
+//! or, in external-Keystone mode, no call to that Keystone.
 //!
 //! Keyed by the token's SHA-256 (the form the database keeps). An entry
 //! lives at most `ttl` and never past the token's own expiry. Whatever this
@@ -60,12 +61,23 @@ impl TokenCache {
     /// The caller behind a token hash, when validated recently and not
     /// expired at `now`.
     pub fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<AuthContext> {
+        self.get_with_expiry(hash, now).map(|(auth, _)| auth)
+    }
+
+    /// Like [`TokenCache::get`], with the token's own expiry.
+    pub fn get_with_expiry(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(AuthContext, DateTime<Utc>)> {
         if self.ttl.is_zero() {
             return None;
         }
         let mut inner = self.lock();
         match inner.entries.get(hash) {
-            Some(e) if e.until > Instant::now() && e.token_expires_at > now => Some(e.auth.clone()),
+            Some(e) if e.until > Instant::now() && e.token_expires_at > now => {
+                Some((e.auth.clone(), e.token_expires_at))
+            }
             Some(_) => {
                 inner.entries.remove(hash);
                 None
