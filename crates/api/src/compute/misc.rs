@@ -5,6 +5,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
+use tricircle_core::compute::server_groups::{MAX_GROUPS_PER_PROJECT, MAX_MEMBERS_PER_GROUP};
+
 use super::{MAX, MIN};
 use crate::ApiState;
 use crate::auth::Caller;
@@ -43,7 +45,8 @@ pub async fn availability_zones(
 }
 
 /// Nova's absolute limits; quotas are not enforced yet, so maxima are -1
-/// (unlimited) and the totals count the caller's servers.
+/// (unlimited) and the totals count the caller's servers, except server
+/// groups and their members, whose Nova defaults the gateway enforces.
 pub async fn limits(State(s): State<ApiState>, Caller(ctx): Caller) -> ApiResult<Json<Value>> {
     let project = ctx.auth.project_id.clone().unwrap_or_default();
     let servers = s
@@ -52,12 +55,14 @@ pub async fn limits(State(s): State<ApiState>, Caller(ctx): Caller) -> ApiResult
         .resource_list("server", Some(&project))
         .await
         .map_err(tricircle_common::Error::from)?;
+    let groups =
+        s.app.store().server_group_count(&project).await.map_err(tricircle_common::Error::from)?;
     Ok(Json(json!({"limits": {"rate": [], "absolute": {
         "maxTotalInstances": -1, "maxTotalCores": -1, "maxTotalRAMSize": -1, "maxServerMeta": 128,
         "maxImageMeta": 128, "maxPersonality": 5, "maxPersonalitySize": 10240, "maxTotalKeypairs": 100,
-        "maxServerGroups": 10, "maxServerGroupMembers": 10, "maxTotalFloatingIps": -1,
+        "maxServerGroups": MAX_GROUPS_PER_PROJECT, "maxServerGroupMembers": MAX_MEMBERS_PER_GROUP, "maxTotalFloatingIps": -1,
         "maxSecurityGroups": -1, "maxSecurityGroupRules": -1,
         "totalInstancesUsed": servers.len(), "totalCoresUsed": 0, "totalRAMUsed": 0,
-        "totalServerGroupsUsed": 0, "totalFloatingIpsUsed": 0, "totalSecurityGroupsUsed": 0,
+        "totalServerGroupsUsed": groups, "totalFloatingIpsUsed": 0, "totalSecurityGroupsUsed": 0,
     }}})))
 }

@@ -1,6 +1,6 @@
 //! Nova v2.1 at `/compute` (DESIGN §4): version documents, microversion
-//! negotiation, servers (routed to their pods), flavors and keypairs (top
-//! objects), availability zones (one per pod AZ), limits.
+//! negotiation, servers (routed to their pods), flavors, keypairs and server
+//! groups (top objects), availability zones (one per pod AZ), limits.
 //!
 //! Microversions: 2.1 to [`MAX`]. The gateway forwards the client's version
 //! to the pod, so it advertises no more than every supported pod offers
@@ -21,6 +21,8 @@ use crate::error::ApiError;
 mod flavors;
 mod keypairs;
 mod misc;
+mod server_create;
+mod server_groups;
 mod servers;
 
 pub const MIN: Microversion = Microversion::new(2, 1);
@@ -91,7 +93,7 @@ pub fn router() -> Router<ApiState> {
     let v21 = Router::new()
         .route("/compute/v2.1", get(misc::version))
         .route("/compute/v2.1/", get(misc::version))
-        .route("/compute/v2.1/servers", get(servers::list).post(servers::create))
+        .route("/compute/v2.1/servers", get(servers::list).post(server_create::create))
         .route("/compute/v2.1/servers/detail", get(servers::list_detail))
         .route(
             "/compute/v2.1/servers/{id}",
@@ -122,6 +124,14 @@ pub fn router() -> Router<ApiState> {
         .route("/compute/v2.1/flavors/{id}/os-extra_specs", get(flavors::extra_specs))
         .route("/compute/v2.1/os-keypairs", get(keypairs::list).post(keypairs::create))
         .route("/compute/v2.1/os-keypairs/{name}", get(keypairs::show).delete(keypairs::delete))
+        .route(
+            "/compute/v2.1/os-server-groups",
+            get(server_groups::list).post(server_groups::create),
+        )
+        .route(
+            "/compute/v2.1/os-server-groups/{id}",
+            get(server_groups::show).delete(server_groups::delete),
+        )
         .route("/compute/v2.1/os-availability-zone", get(misc::availability_zones))
         .route("/compute/v2.1/os-availability-zone/detail", get(misc::availability_zones))
         .route("/compute/v2.1/limits", get(misc::limits))

@@ -4,10 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tricircle_common::Error;
 use tricircle_core::compute::ServerListQuery;
-use tricircle_core::compute::server_create::ServerSpec;
 use tricircle_core::paging::page_limit;
 use tricircle_openstack_api::links::with_query;
 
@@ -19,7 +18,7 @@ use crate::extract::JsonBody;
 use crate::url::base_url;
 
 /// Add the gateway's links to a server view.
-fn with_links(base: &str, mut v: Value) -> Value {
+pub(super) fn with_links(base: &str, mut v: Value) -> Value {
     let id = v["id"].as_str().unwrap_or_default().to_string();
     v["links"] = json!([
         {"rel": "self", "href": format!("{base}/compute/v2.1/servers/{id}")},
@@ -156,136 +155,6 @@ pub async fn show(
 ) -> ApiResult<Json<Value>> {
     let v = s.app.server_show(&ctx, &id, Some(mv)).await?;
     Ok(Json(json!({"server": with_links(&base_url(s.public_url.as_deref(), &h), v)})))
-}
-
-/// The keys of Nova's create body this gateway understands; any other key
-/// is refused, as Nova's schema does.
-const CREATE_KEYS: &[&str] = &[
-    "name",
-    "flavorRef",
-    "imageRef",
-    "availability_zone",
-    "key_name",
-    "networks",
-    "metadata",
-    "user_data",
-    "security_groups",
-    "min_count",
-    "max_count",
-    "config_drive",
-    "description",
-    "OS-DCF:diskConfig",
-    "adminPass",
-    "return_reservation_id",
-    "tags",
-    "hostname",
-    "block_device_mapping_v2",
-];
-
-/// The image of a block device mapping that only says "boot from this image
-/// on local disk" (what openstackclient sends for `--image`); other mappings
-/// (volumes) are not supported yet.
-fn image_from_bdm(bdm: &Value) -> Result<Option<String>, ApiError> {
-    let Some(items) = bdm.as_array() else {
-        return Err(ApiError(Error::bad_request(
-            "Invalid input for field/attribute block_device_mapping_v2: it must be a list.",
-        )));
-    };
-    let mut image = None;
-    for item in items {
-        let local_image = item["source_type"] == "image"
-            && item["destination_type"].as_str().is_none_or(|d| d == "local");
-        if !local_image {
-            return Err(ApiError(Error::bad_request(
-                "Booting from or attaching volumes at creation is not supported yet: only an image on local disk.",
-            )));
-        }
-        image = item["uuid"].as_str().map(str::to_string);
-    }
-    Ok(image)
-}
-
-pub async fn create(
-    State(s): State<ApiState>,
-    Caller(ctx): Caller,
-    Extension(NovaVersion(mv)): Extension<NovaVersion>,
-    h: HeaderMap,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Response> {
-    let server = body.get("server").and_then(Value::as_object).ok_or_else(|| {
-        ApiError(Error::bad_request("Invalid input: 'server' is a required property."))
-    })?;
-    if let Some(k) = server.keys().find(|k| !CREATE_KEYS.contains(&k.as_str())) {
-        let hint = if k == "block_device_mapping_v2" || k == "block_device_mapping" {
-            " (booting from volumes is not supported yet)"
-        } else {
-            ""
-        };
-        return Err(ApiError(Error::bad_request(format!(
-            "Additional properties are not allowed ('{k}' was unexpected){hint}."
-        ))));
-    }
-    let string = |key: &str| -> Result<Option<String>, ApiError> {
-        match server.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(v)) => Ok(Some(v.clone())),
-            Some(_) => Err(ApiError(Error::bad_request(format!(
-                "Invalid input for field/attribute {key}: it must be a string."
-            )))),
-        }
-    };
-    for count in ["min_count", "max_count"] {
-        if server.get(count).and_then(Value::as_i64).is_some_and(|n| n != 1) {
-            return Err(ApiError(Error::bad_request(format!(
-                "{count} other than 1 is not supported: create servers one at a time."
-            ))));
-        }
-    }
-    let metadata: Map<String, Value> = match server.get("metadata") {
-        None => Map::new(),
-        Some(Value::Object(m)) if m.values().all(Value::is_string) => m.clone(),
-        Some(_) => {
-            return Err(ApiError(Error::bad_request(
-                "Invalid input for field/attribute metadata: it must map strings to strings.",
-            )));
-        }
-    };
-    let image_ref = match (
-        string("imageRef")?.filter(|i| !i.is_empty()),
-        server.get("block_device_mapping_v2"),
-    ) {
-        (Some(i), _) => Some(i),
-        (None, Some(bdm)) => image_from_bdm(bdm)?,
-        (None, None) => None,
-    };
-    let spec = ServerSpec {
-        name: string("name")?.ok_or_else(|| {
-            ApiError(Error::bad_request("Invalid input: 'name' is a required property."))
-        })?,
-        flavor_ref: string("flavorRef")?.ok_or_else(|| {
-            ApiError(Error::bad_request("Invalid input: 'flavorRef' is a required property."))
-        })?,
-        image_ref,
-        availability_zone: string("availability_zone")?,
-        key_name: string("key_name")?,
-        networks: server.get("networks").cloned(),
-        metadata,
-        user_data: string("user_data")?,
-        microversion: Some(mv),
-    };
-    let (view, admin_pass) = s.app.server_create(&ctx, spec).await?;
-    let base = base_url(s.public_url.as_deref(), &h);
-    let mut view = with_links(&base, view);
-    if let Some(p) = admin_pass {
-        view["adminPass"] = json!(p);
-    }
-    let location =
-        format!("{base}/compute/v2.1/servers/{}", view["id"].as_str().unwrap_or_default());
-    let mut resp = (StatusCode::ACCEPTED, Json(json!({"server": view}))).into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        resp.headers_mut().insert("location", v);
-    }
-    Ok(resp)
 }
 
 pub async fn update(

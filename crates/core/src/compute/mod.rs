@@ -4,10 +4,15 @@
 
 use tricircle_common::{Error, RequestContext, Result};
 
+pub mod boot_source;
 pub mod flavors;
+mod inline_saga;
 pub mod keypairs;
 pub mod placement;
+mod server_bottom;
 pub mod server_create;
+pub mod server_group_copies;
+pub mod server_groups;
 pub mod servers;
 mod translate;
 

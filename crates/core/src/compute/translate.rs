@@ -14,6 +14,9 @@ pub struct ServerFacts {
     pub flavor_name: String,
     pub image_id: Option<String>,
     pub key_name: Option<String>,
+    /// The top server group it is a member of.
+    #[serde(default)]
+    pub group_id: Option<String>,
     /// The last top view rendered (a down pod's servers are listed from it).
     #[serde(default)]
     pub view: Value,
@@ -98,6 +101,12 @@ pub fn server_to_top(
         if let Some(id) = &facts.image_id {
             image.insert("id".into(), json!(id));
         }
+    }
+    if let Some(Value::Array(groups)) = s.get_mut("server_groups") {
+        // The pod names its own copy of the group (compute 2.71+); none
+        // once the group was deleted.
+        let top = facts.group_id.iter().filter(|_| !groups.is_empty()).map(|g| json!(g));
+        *groups = top.collect();
     }
     if s.contains_key("key_name") {
         s.insert("key_name".into(), json!(facts.key_name));

@@ -84,7 +84,11 @@ impl VolumeCreate {
             .ok_or_else(|| StepError::fatal("the pod was deleted"))
     }
 
-    async fn step(&mut self, app: &App, step: usize) -> std::result::Result<(), StepError> {
+    pub(crate) async fn step(
+        &mut self,
+        app: &App,
+        step: usize,
+    ) -> std::result::Result<(), StepError> {
         let pod = self.pod(app).await?;
         match step {
             0 => {
@@ -215,7 +219,11 @@ impl VolumeCreate {
         }
     }
 
-    async fn undo_step(&mut self, app: &App, step: usize) -> std::result::Result<(), StepError> {
+    pub(crate) async fn undo_step(
+        &mut self,
+        app: &App,
+        step: usize,
+    ) -> std::result::Result<(), StepError> {
         match step {
             0 => app.store.resource_delete(&self.top_id).await.map(|_| ()).map_err(store_err),
             3 => {

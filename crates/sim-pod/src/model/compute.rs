@@ -171,6 +171,9 @@ pub struct ServerGroup {
     pub members: Vec<String>,
     pub project_id: String,
     pub user_id: String,
+    /// Creation order (lists are oldest first).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

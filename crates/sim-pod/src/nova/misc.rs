@@ -1,16 +1,14 @@
-//! The small Nova resources: availability zones, limits, server groups, hypervisors and
-//! compute services. Each simulated host is one `nova-compute` service and one hypervisor in
-//! the pod's availability zone; admins also see the `internal` zone, as on real Nova.
+//! The small Nova resources: availability zones, limits, hypervisors and compute services
+//! (server groups are in `server_groups`). Each simulated host is one `nova-compute` service
+//! and one hypervisor in the pod's availability zone; admins also see the `internal` zone, as
+//! on real Nova.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use chrono::Utc;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::SVC;
-use crate::http::{ApiError, ApiResult, Ctx, Query, empty, is_true, json_resp, parse_wrapped};
-use crate::model::compute::ServerGroup;
+use crate::http::{ApiError, ApiResult, Ctx, Query, json_resp};
 use crate::pod::Pod;
 use crate::state::fmt;
 
@@ -82,103 +80,6 @@ pub async fn limits(State(pod): State<Pod>, ctx: Ctx, q: Query) -> ApiResult {
         abs["maxPersonalitySize"] = json!(10240);
     }
     Ok(json_resp(200, json!({"limits": {"rate": [], "absolute": abs}})))
-}
-
-fn group_view(ctx: &Ctx, g: &ServerGroup) -> Value {
-    let mut v = json!({"id": g.id, "name": g.name, "members": g.members});
-    if ctx.mv.ge(2, 64) {
-        v["policy"] = json!(g.policy);
-        v["rules"] = json!(g.rules);
-    } else {
-        v["policies"] = json!([g.policy]);
-        v["metadata"] = json!({});
-    }
-    if ctx.mv.ge(2, 13) {
-        v["project_id"] = json!(g.project_id);
-        v["user_id"] = json!(g.user_id);
-    }
-    v
-}
-
-pub async fn group_list(State(pod): State<Pod>, ctx: Ctx, q: Query) -> ApiResult {
-    let all = ctx.is_admin && q.get("all_projects").is_some_and(|v| v.is_empty() || is_true(v));
-    let st = pod.read();
-    let list: Vec<Value> = st
-        .compute
-        .server_groups
-        .values()
-        .filter(|g| all || ctx.owns(&g.project_id))
-        .map(|g| group_view(&ctx, g))
-        .collect();
-    Ok(json_resp(200, json!({"server_groups": list})))
-}
-
-#[derive(Deserialize)]
-struct GroupReq {
-    name: String,
-    policies: Option<Vec<String>>,
-    policy: Option<String>,
-    #[serde(default)]
-    rules: Map<String, Value>,
-}
-
-pub async fn group_create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiResult {
-    let r: GroupReq = parse_wrapped(SVC, &body, "server_group")?;
-    let policy = if ctx.mv.ge(2, 64) {
-        r.policy
-    } else {
-        r.policies.and_then(|p| if p.len() == 1 { p.into_iter().next() } else { None })
-    };
-    let policy = policy
-        .filter(|p| {
-            ["affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"]
-                .contains(&p.as_str())
-        })
-        .ok_or_else(|| ApiError::bad_request(SVC, "Invalid input for field/attribute policy."))?;
-    if r.name.trim().is_empty() || r.name.len() > 255 {
-        return Err(ApiError::bad_request(SVC, "Invalid input for field/attribute name."));
-    }
-    let g = ServerGroup {
-        id: uuid::Uuid::new_v4().to_string(),
-        name: r.name,
-        policy,
-        rules: r.rules.into_iter().collect(),
-        members: Vec::new(),
-        project_id: ctx.project_id.clone(),
-        user_id: ctx.user_id.clone(),
-    };
-    pod.write().compute.server_groups.insert(g.id.clone(), g.clone());
-    Ok(json_resp(200, json!({"server_group": group_view(&ctx, &g)})))
-}
-
-fn group_nf(id: &str) -> ApiError {
-    ApiError::not_found(
-        SVC,
-        "InstanceGroupNotFound",
-        format!("Instance group {id} could not be found."),
-    )
-}
-
-pub async fn group_show(State(pod): State<Pod>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {
-    let st = pod.read();
-    let g = st
-        .compute
-        .server_groups
-        .get(&id)
-        .filter(|g| ctx.is_admin || ctx.owns(&g.project_id))
-        .ok_or_else(|| group_nf(&id))?;
-    Ok(json_resp(200, json!({"server_group": group_view(&ctx, g)})))
-}
-
-pub async fn group_delete(State(pod): State<Pod>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {
-    let mut st = pod.write();
-    st.compute
-        .server_groups
-        .get(&id)
-        .filter(|g| ctx.is_admin || ctx.owns(&g.project_id))
-        .ok_or_else(|| group_nf(&id))?;
-    st.compute.server_groups.remove(&id);
-    Ok(empty(204))
 }
 
 fn hypervisors(pod: &Pod, ctx: &Ctx, detail: bool) -> Value {

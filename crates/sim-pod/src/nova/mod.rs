@@ -12,6 +12,7 @@ mod flavors;
 mod keypairs;
 mod misc;
 mod server_create;
+mod server_groups;
 mod server_view;
 mod servers;
 
@@ -134,12 +135,21 @@ pub fn router() -> Router<Pod> {
             op(M::GET, "compute.availability_zone_detail", misc::az_detail),
         )
         .route("/limits", op(M::GET, "compute.limits_show", misc::limits))
-        .route("/os-server-groups", op(M::GET, "compute.server_group_list", misc::group_list))
-        .route("/os-server-groups", op(M::POST, "compute.server_group_create", misc::group_create))
-        .route("/os-server-groups/{id}", op(M::GET, "compute.server_group_show", misc::group_show))
+        .route(
+            "/os-server-groups",
+            op(M::GET, "compute.server_group_list", server_groups::group_list),
+        )
+        .route(
+            "/os-server-groups",
+            op(M::POST, "compute.server_group_create", server_groups::group_create),
+        )
         .route(
             "/os-server-groups/{id}",
-            op(M::DELETE, "compute.server_group_delete", misc::group_delete),
+            op(M::GET, "compute.server_group_show", server_groups::group_show),
+        )
+        .route(
+            "/os-server-groups/{id}",
+            op(M::DELETE, "compute.server_group_delete", server_groups::group_delete),
         )
         .route("/os-hypervisors", op(M::GET, "compute.hypervisor_list", misc::hypervisor_list))
         .route(

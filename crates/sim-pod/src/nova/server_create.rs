@@ -260,18 +260,7 @@ pub async fn create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiResult 
     {
         return Err(bad("Invalid key_name provided."));
     }
-    let group = match hints.get("group").and_then(Value::as_str) {
-        Some(g) => {
-            Some(st.compute.server_groups.get(g).map(|g| g.id.clone()).ok_or_else(|| {
-                ApiError::not_found(
-                    SVC,
-                    "InstanceGroupNotFound",
-                    format!("Instance group {g} could not be found."),
-                )
-            })?)
-        }
-        None => None,
-    };
+    let group = super::server_groups::hinted_group(&st, hints.get("group"))?;
     let sg_names: Vec<String> = r
         .security_groups
         .as_ref()
@@ -338,6 +327,9 @@ pub async fn create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiResult 
                 v.status
             )));
         }
+        if !v.bootable {
+            return Err(bad(format!("Block Device {vid} is not bootable.")));
+        }
     }
 
     let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -346,17 +338,27 @@ pub async fn create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiResult 
     for index in 0..max {
         let id = uuid::Uuid::new_v4().to_string();
         let host = match &forced_host {
-            Some(h) => h.clone(),
+            Some(h) => Some(h.clone()),
             None => {
                 let i = st.next_host % pod.hosts.len().max(1);
                 st.next_host += 1;
-                pod.hosts.get(i).map(|h| h.name.clone()).unwrap_or_default()
+                match &group {
+                    Some(g) => {
+                        let names: Vec<String> = pod.hosts.iter().map(|h| h.name.clone()).collect();
+                        super::server_groups::host_for_member(&st, g, &names, i)
+                    }
+                    None => pod.hosts.get(i).map(|h| h.name.clone()),
+                }
             }
         };
+        // No host meets the group's hard policy: the server is made and
+        // goes to ERROR, as the real scheduler leaves it.
+        let no_valid_host = host.is_none();
+        let host = host.unwrap_or_default();
         let name = if max > 1 { format!("{}-{}", r.name, index + 1) } else { r.name.clone() };
         let mut ports = Vec::new();
         let mut owned = Vec::new();
-        for nic in &nics {
+        for nic in nics.iter().filter(|_| !no_valid_host) {
             match nic {
                 Nic::Network { id: net, fixed_ip } => {
                     let mut spec = PortSpec::new(net, &ctx.project_id);
@@ -382,7 +384,7 @@ pub async fn create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiResult 
         }
         let mut volumes = Vec::new();
         let mut root_disk = image.as_ref().and_then(|i| i.data.clone());
-        for (i, b) in bdms.iter().enumerate() {
+        for (i, b) in bdms.iter().enumerate().filter(|_| !no_valid_host) {
             let device = format!("/dev/vd{}", (b'a' + i as u8) as char);
             let vid = match (b.source_type.as_deref(), b.destination_type.as_deref()) {
                 (Some("volume"), _) => b.uuid.clone().unwrap_or_default(),
@@ -471,14 +473,23 @@ pub async fn create(State(pod): State<Pod>, ctx: Ctx, body: Bytes) -> ApiResult 
         {
             g.members.push(id.clone());
         }
-        st.schedule(
-            build_due,
-            Transition::ServerSettle {
-                id: id.clone(),
-                vm_state: "active".into(),
-                power_state: power::RUNNING,
-            },
-        );
+        if no_valid_host {
+            if let Some(s) = st.compute.servers.get_mut(&id) {
+                s.vm_state = "error".into();
+                s.task_state = None;
+                s.fault = Some(json!({"code": 500, "created": crate::state::fmt::iso(&now),
+                    "message": "No valid host was found. There are not enough hosts available."}));
+            }
+        } else {
+            st.schedule(
+                build_due,
+                Transition::ServerSettle {
+                    id: id.clone(),
+                    vm_state: "active".into(),
+                    power_state: power::RUNNING,
+                },
+            );
+        }
         if first.is_none() {
             first = Some((id, admin_pass));
         }

@@ -12,4 +12,5 @@ mod glance;
 mod keystone;
 mod neutron;
 mod nova;
+mod server_groups;
 mod wire;
