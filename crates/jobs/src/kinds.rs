@@ -48,9 +48,22 @@ pub const VOLUME_DELETE: JobKind = JobKind {
     description: "Delete a volume or snapshot in its pod and forget it.",
 };
 
+/// Delete one pod's copy of a server group (a saga, one per pod).
+pub const SERVER_GROUP_DELETE: JobKind = JobKind {
+    name: "server_group_delete",
+    resource_fields: &["id"],
+    description: "Delete a server group's copy in one pod and forget it.",
+};
+
 /// Every job kind the gateway runs.
-pub const KINDS: &[JobKind] =
-    &[POD_CHECK, SERVER_CREATE, SERVER_DELETE, VOLUME_CREATE, VOLUME_DELETE];
+pub const KINDS: &[JobKind] = &[
+    POD_CHECK,
+    SERVER_CREATE,
+    SERVER_DELETE,
+    VOLUME_CREATE,
+    VOLUME_DELETE,
+    SERVER_GROUP_DELETE,
+];
 
 pub fn kind(name: &str) -> Option<&'static JobKind> {
     KINDS.iter().find(|k| k.name == name)

@@ -12,6 +12,7 @@ use tricircle_api::{ApiState, EmbeddedIdentityAuth, HttpSettings};
 use tricircle_common::config::{Config, LogFormat};
 use tricircle_common::random;
 use tricircle_core::compute::server_create::ServerCreate;
+use tricircle_core::compute::server_group_copies::GroupCopyDelete;
 use tricircle_core::compute::servers::ServerDelete;
 use tricircle_core::identity::bootstrap::bootstrap;
 use tricircle_core::pod_check::PodCheck;
@@ -191,9 +192,14 @@ impl Gateway {
                 &kinds::VOLUME_CREATE,
             ))
             .with_handler(SagaJob::<VolumeDelete>::new(
-                shared,
+                shared.clone(),
                 store.clone(),
                 &kinds::VOLUME_DELETE,
+            ))
+            .with_handler(SagaJob::<GroupCopyDelete>::new(
+                shared,
+                store.clone(),
+                &kinds::SERVER_GROUP_DELETE,
             ));
         let state = ApiState {
             app: app.clone(),
