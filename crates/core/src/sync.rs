@@ -21,7 +21,7 @@ impl App {
             },
         };
         let q = ServerListQuery { all_tenants: true, limit: u32::MAX, ..Default::default() };
-        let servers = self.server_list(&ctx, q).await?.servers.len();
+        let servers = self.server_list_read_all(&ctx, q).await?.servers.len();
         let volumes = self.volume_list(&ctx, true, None).await?.len();
         Ok(servers + volumes)
     }

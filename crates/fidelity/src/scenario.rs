@@ -277,6 +277,17 @@ async fn server_and_volume(r: &mut Runner<'_>) -> Result<(), Abort> {
     let listed = r.step("server list detail", list, 200).await?;
     let n = listed.json()["servers"].as_array().map_or(0, Vec::len);
     r.check(n == 1, || format!("server list by name found {n} servers"));
+    // `name` is a regular expression; Nova on MySQL takes `|` literally.
+    let list = Call::get(COMPUTE, "/servers?name=%5Efid-server-{tag}%24").mv(COMPUTE_MV);
+    let listed = r.step("server list by an anchored name regex", list, 200).await?;
+    let n = listed.json()["servers"].as_array().map_or(0, Vec::len);
+    r.check(n == 1, || format!("server list by an anchored regex found {n} servers"));
+    let list = Call::get(COMPUTE, "/servers?name=%5E(fid-server-{tag}%7Cnone)%24").mv(COMPUTE_MV);
+    let listed = r.step("server list by a name regex with a bar", list, 200).await?;
+    let n = listed.json()["servers"].as_array().map_or(0, Vec::len);
+    r.check(n == 0, || format!("`|` in a name regex matched {n} servers (MySQL Nova escapes it)"));
+    let list = Call::get(COMPUTE, "/servers?name=fid-server-(").mv(COMPUTE_MV);
+    r.step("server list by an invalid regex", list, 400).await?;
     r.step("server ports", Call::get(NETWORK, "/v2.0/ports?device_id={server}"), 200).await?;
     r.step("server ips", Call::get(COMPUTE, "/servers/{server}/ips").mv(COMPUTE_MV), 200).await?;
     let action = |body| Call::post(COMPUTE, "/servers/{server}/action").json(body).mv(COMPUTE_MV);

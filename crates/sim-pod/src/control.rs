@@ -92,6 +92,12 @@ impl SimPodControl {
         self.pod.faults.counters()
     }
 
+    /// The query strings of the last calls of an operation (up to 64, oldest
+    /// first), so a test can check what it was asked for; reset with the counters.
+    pub fn queries(&self, op: &str) -> Vec<String> {
+        self.pod.faults.queries(op)
+    }
+
     pub fn reset_counters(&self) {
         self.pod.faults.reset_counters()
     }

@@ -84,11 +84,17 @@ impl FaultRule {
     }
 }
 
+/// How many query strings are kept per operation.
+const QUERIES_KEPT: usize = 64;
+
 /// Fault rules, counters and a small PRNG for error rates.
 #[derive(Default)]
 pub struct Faults {
     rules: Mutex<Vec<FaultRule>>,
     counters: Mutex<BTreeMap<&'static str, u64>>,
+    /// The query strings of the last calls per operation (for tests that
+    /// check what a caller asked for, not only how often).
+    queries: Mutex<BTreeMap<&'static str, std::collections::VecDeque<String>>>,
     next_id: AtomicU64,
     rng: AtomicU64,
 }
@@ -119,8 +125,18 @@ impl Faults {
     pub fn rules(&self) -> Vec<FaultRule> {
         self.rules.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
-    pub fn count(&self, op: &'static str) {
+    pub fn count(&self, op: &'static str, query: Option<&str>) {
         *self.counters.lock().unwrap_or_else(|e| e.into_inner()).entry(op).or_default() += 1;
+        let mut queries = self.queries.lock().unwrap_or_else(|e| e.into_inner());
+        let recent = queries.entry(op).or_default();
+        if recent.len() == QUERIES_KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(query.unwrap_or_default().to_string());
+    }
+    pub fn queries(&self, op: &str) -> Vec<String> {
+        let q = self.queries.lock().unwrap_or_else(|e| e.into_inner());
+        q.get(op).map(|r| r.iter().cloned().collect()).unwrap_or_default()
     }
     pub fn counters(&self) -> BTreeMap<String, u64> {
         let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,6 +144,7 @@ impl Faults {
     }
     pub fn reset_counters(&self) {
         self.counters.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.queries.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// A uniform number in [0, 1) (xorshift; seeded from a random UUID on first use).
@@ -202,7 +219,7 @@ pub async fn apply(op: &'static str, req: Request, next: Next) -> Response {
     let Some(pod) = req.extensions().get::<Pod>().cloned() else {
         return next.run(req).await;
     };
-    pod.faults.count(op);
+    pod.faults.count(op, req.uri().query());
     let mut hang = pod.net.hang.subscribe();
     // Wait (possibly forever) while the pod hangs; the client sees an accepted request with
     // no answer.

@@ -47,6 +47,18 @@ pub struct ResourceRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Where a resource is, without its cached view: what a listing needs to
+/// know which pods to ask and which of their answers are the top's.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ResourcePlace {
+    pub id: String,
+    pub project_id: String,
+    pub pod_id: Option<String>,
+    pub status: String,
+    /// The pod's ID of it; `None` while it is being created there.
+    pub bottom_id: Option<String>,
+}
+
 const FLAVOR_COLUMNS: &str = "id, name, vcpus, ram_mb, disk_gb, ephemeral_gb, swap_mb, is_public, \
      description, extra_specs, created_at";
 const RESOURCE_COLUMNS: &str =
@@ -297,5 +309,48 @@ impl Store {
             .fetch_all(pool)
             .await
         })?)
+    }
+
+    /// Every resource of a type (of one project, or all) with its pod and
+    /// the pod's ID of it, in one query.
+    pub async fn resource_places(
+        &self,
+        resource_type: &str,
+        project_id: Option<&str>,
+    ) -> StoreResult<Vec<ResourcePlace>> {
+        Ok(on_pool!(self, |pool| {
+            let mut q = QueryBuilder::new(
+                "SELECT res.id, res.project_id, res.pod_id, res.status, rr.bottom_id \
+                 FROM resources res LEFT JOIN resource_routings rr ON rr.top_id = res.id \
+                 AND rr.resource_type = res.resource_type AND rr.pod_id = res.pod_id \
+                 WHERE res.resource_type = ",
+            );
+            q.push_bind(resource_type.to_string());
+            if let Some(p) = project_id {
+                q.push(" AND res.project_id = ").push_bind(p.to_string());
+            }
+            q.build_query_as().fetch_all(pool).await
+        })?)
+    }
+
+    /// The rows of these IDs (those that exist), in no particular order.
+    pub async fn resource_get_many(&self, ids: &[String]) -> StoreResult<Vec<ResourceRow>> {
+        let mut out = Vec::with_capacity(ids.len());
+        // Well under SQLite's and PostgreSQL's bind limits.
+        for chunk in ids.chunks(500) {
+            let rows: Vec<ResourceRow> = on_pool!(self, |pool| {
+                let mut q = QueryBuilder::new(format!(
+                    "SELECT {RESOURCE_COLUMNS} FROM resources WHERE id IN ("
+                ));
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.clone());
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(pool).await
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 }

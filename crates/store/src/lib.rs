@@ -30,7 +30,7 @@ pub mod pods;
 pub mod routings;
 pub mod server_groups;
 
-pub use compute::{Flavor, Keypair, ResourceRow};
+pub use compute::{Flavor, Keypair, ResourcePlace, ResourceRow};
 pub use error::StoreError;
 pub use identity::{Assignment, Domain, IdentityPatch, Project, Role, TokenRecord, User};
 pub use images::Image;

@@ -104,4 +104,31 @@ backend_tests! {
         assert_eq!(store.routing_list_for_top("b", "server").await.unwrap(), vec![r.clone()]);
         assert_eq!(store.routing_list_in_pod("server", p2).await.unwrap(), vec![r]);
     }
+
+    async fn places_join_the_pods_ids(store: &Store) {
+        let p1 = pod(store, "Pod1").await;
+        let p2 = pod(store, "Pod2").await;
+        for (id, project, pod) in [("a", "proj", p1), ("b", "proj", p2), ("c", "other", p2)] {
+            store.resource_insert(&server(id, project, pod)).await.unwrap();
+        }
+        let route = |top: &str, bottom: Option<&str>, pod| NewRouting { top_id: top.into(), bottom_id: bottom.map(Into::into), pod_id: pod, project_id: "proj".into(), resource_type: "server".into() };
+        store.routing_create(&route("a", Some("a-in-p1"), p1)).await.unwrap();
+        // A routing of the same top ID in another pod (an image copy, say) is not its place.
+        store.routing_create(&route("a", Some("elsewhere"), p2)).await.unwrap();
+        // Still being created: no bottom ID yet.
+        store.routing_create(&route("b", None, p2)).await.unwrap();
+        let mut places = store.resource_places("server", Some("proj")).await.unwrap();
+        places.sort_by(|x, y| x.id.cmp(&y.id));
+        let got: Vec<(&str, Option<&str>, Option<&str>)> = places.iter().map(|p| (p.id.as_str(), p.pod_id.as_deref(), p.bottom_id.as_deref())).collect();
+        let (s1, s2) = (p1.to_string(), p2.to_string());
+        assert_eq!(got, vec![("a", Some(s1.as_str()), Some("a-in-p1")), ("b", Some(s2.as_str()), None)]);
+        assert_eq!(store.resource_places("server", None).await.unwrap().len(), 3);
+        assert!(store.resource_places("volume", None).await.unwrap().is_empty());
+
+        let ids: Vec<String> = (0..1203).map(|i| format!("id-{i}")).chain(["a".into(), "c".into()]).collect();
+        let mut rows = store.resource_get_many(&ids).await.unwrap();
+        rows.sort_by(|x, y| x.id.cmp(&y.id));
+        assert_eq!(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["a", "c"], "across chunks, only existing rows");
+        assert!(store.resource_get_many(&[]).await.unwrap().is_empty());
+    }
 }

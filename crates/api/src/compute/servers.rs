@@ -63,7 +63,7 @@ fn parse_query(
         }
     }
     for (i, key) in keys.iter().enumerate() {
-        let field = tricircle_core::compute::servers::sort_field(key).ok_or_else(|| {
+        let field = tricircle_core::compute::server_list::sort_field(key).ok_or_else(|| {
             Error::bad_request(format!(
                 "Invalid input for query parameters sort_key. Value: {}.",
                 tricircle_common::ids::truncate_for_message(key)

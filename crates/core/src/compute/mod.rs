@@ -13,11 +13,13 @@ mod server_bottom;
 pub mod server_create;
 pub mod server_group_copies;
 pub mod server_groups;
+pub mod server_list;
+mod server_merge;
 pub mod servers;
 mod translate;
 
 pub use flavors::FlavorSpec;
-pub use servers::{ServerListQuery, ServerPage};
+pub use server_list::{ServerListQuery, ServerPage};
 
 /// The project a compute call acts in: the token's project.
 pub(crate) fn project_of(ctx: &RequestContext) -> Result<&str> {

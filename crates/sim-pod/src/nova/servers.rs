@@ -20,7 +20,30 @@ use crate::pod::Pod;
 use crate::state::{State as PodState, Transition};
 use tricircle_openstack_api::links::with_query;
 
-fn matches_filters(st: &PodState, ctx: &Ctx, q: &Query, s: &Server) -> ApiResult<bool> {
+/// Nova validates `name` as a regular expression and matches it anywhere in
+/// the display name (the database's REGEXP). On MySQL, the usual backend
+/// and the real-pods harness's, it escapes every `|` first, so a bar is
+/// literal rather than an alternation.
+fn name_filter(q: &Query) -> ApiResult<Option<regex::Regex>> {
+    let Some(n) = q.get("name") else { return Ok(None) };
+    let invalid = regex::Regex::new(n).is_err();
+    let pattern = n.replace('|', "\\|");
+    let built = regex::RegexBuilder::new(&pattern).size_limit(1 << 20).build();
+    built.ok().filter(|_| !invalid).map(Some).ok_or_else(|| {
+        ApiError::bad_request(
+            SVC,
+            format!("Invalid input for query parameters name. Value: {n}. '{n}' is not a 'regex'"),
+        )
+    })
+}
+
+fn matches_filters(
+    st: &PodState,
+    ctx: &Ctx,
+    q: &Query,
+    name: Option<&regex::Regex>,
+    s: &Server,
+) -> ApiResult<bool> {
     let all = ctx.is_admin && q.get("all_tenants").is_some_and(|v| v.is_empty() || is_true(v));
     if !all && !ctx.owns(&s.project_id) {
         return Ok(false);
@@ -31,12 +54,10 @@ fn matches_filters(st: &PodState, ctx: &Ctx, q: &Query, s: &Server) -> ApiResult
     {
         return Ok(false);
     }
-    if let Some(n) = q.get("name") {
-        // Nova treats `name` as a regular expression; substring matching covers the common uses.
-        let n = n.trim_start_matches('^').trim_end_matches('$');
-        if !s.name.contains(n) {
-            return Ok(false);
-        }
+    if let Some(n) = name
+        && !n.is_match(&s.name)
+    {
+        return Ok(false);
     }
     if let Some(status) = q.get("status") {
         if !status.eq_ignore_ascii_case(s.status()) {
@@ -132,8 +153,9 @@ fn fmt_sort(t: &DateTime<Utc>) -> String {
 /// Filter, sort and page; returns the page and whether it is full.
 fn select<'a>(st: &'a PodState, ctx: &Ctx, q: &Query) -> ApiResult<(Vec<&'a Server>, bool)> {
     let mut out = Vec::new();
+    let name = name_filter(q)?;
     for s in st.compute.servers.values() {
-        if matches_filters(st, ctx, q, s)? {
+        if matches_filters(st, ctx, q, name.as_ref(), s)? {
             out.push(s);
         }
     }

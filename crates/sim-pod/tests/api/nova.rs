@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::common::{Client, pod};
+use crate::common::{Client, Resp, pod};
 
 #[tokio::test]
 async fn microversion_is_negotiated_echoed_and_out_of_range_is_406() {
@@ -153,6 +153,30 @@ async fn server_list_filters_sorts_and_pages_like_nova() {
         .nova("GET", "/servers/detail?sort_key=display_name&sort_dir=asc&name=b", None, "2.79")
         .await;
     assert_eq!(r.body["servers"].as_array().unwrap().len(), 1);
+    // `name` is a regular expression, searched anywhere in the name.
+    let names = |r: &Resp| -> Vec<String> {
+        r.body["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().into())
+            .collect()
+    };
+    let r = c
+        .nova(
+            "GET",
+            "/servers?sort_key=display_name&sort_dir=asc&name=%5E%5Bac%5D%24",
+            None,
+            "2.79",
+        )
+        .await;
+    assert_eq!(names(&r), ["a", "c"]);
+    // As Nova on MySQL: a bar is literal, not an alternation.
+    let r = c.nova("GET", "/servers?name=%5E(a%7Cc)%24", None, "2.79").await;
+    assert!(names(&r).is_empty(), "{:?}", names(&r));
+    let r = c.nova("GET", "/servers?name=%5B", None, "2.79").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["badRequest"]["message"].as_str().unwrap().contains("regex"));
     let r = c.nova("GET", "/servers/detail?sort_key=display_name&sort_dir=asc", None, "2.79").await;
     assert_eq!(r.body["servers"][0]["name"], "a");
     // Another project sees none of them.
