@@ -1,10 +1,10 @@
 //! Who is calling: token validation behind a trait, and extractors that
 //! handlers use to demand a caller or an admin.
 //!
-//! Today the admin API accepts one bootstrap admin token from the
-//! configuration. Keystone-style tokens (embedded or external identity) slot
-//! in as another [`Authenticator`]; handlers only ever see the extractors,
-//! so they do not change.
+//! Three [`Authenticator`]s: the bootstrap admin token from the
+//! configuration, the embedded Keystone's tokens, and an external
+//! Keystone's tokens; handlers only ever see the extractors, so they do not
+//! depend on which one runs.
 //!
 //! Status codes follow OpenStack (keystonemiddleware and oslo.policy): no
 //! token or an invalid one is 401; a valid token without the admin role is
@@ -13,10 +13,15 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
 use tricircle_common::{AuthContext, Error, RequestContext, RequestId, Result};
+use tricircle_core::caller_token::{self, CallerToken};
+use tricircle_core::identity::external::ExternalKeystone;
 
 use crate::ApiState;
 use crate::error::ApiError;
@@ -29,6 +34,12 @@ pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<AuthContext>> + Sen
 pub trait Authenticator: Send + Sync {
     /// `Err` with kind `Unauthorized` for an unknown or expired token.
     fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a>;
+
+    /// The Keystone clients must authenticate at, when it is not the
+    /// gateway's own (external-Keystone mode).
+    fn external_keystone(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Accepts exactly one configured token, held by an admin.
@@ -92,6 +103,51 @@ impl Authenticator for EmbeddedIdentityAuth {
             self.app.authenticate(token).await
         })
     }
+}
+
+/// Tokens of an external Keystone (validated there, see
+/// [`tricircle_core::identity::external`]), plus (optionally) the bootstrap
+/// admin token. A validated token is also recorded for the request, so that
+/// calls to pods with `shared` identity can forward it.
+pub struct ExternalKeystoneAuth {
+    keystone: Arc<ExternalKeystone>,
+    bootstrap: Option<BootstrapTokenAuth>,
+}
+
+impl ExternalKeystoneAuth {
+    pub fn new(keystone: Arc<ExternalKeystone>, bootstrap_token: Option<String>) -> Self {
+        ExternalKeystoneAuth { keystone, bootstrap: bootstrap_token.map(BootstrapTokenAuth::new) }
+    }
+}
+
+impl Authenticator for ExternalKeystoneAuth {
+    fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a> {
+        Box::pin(async move {
+            if let Some(b) = &self.bootstrap
+                && let Ok(ctx) = b.authenticate(token).await
+            {
+                return Ok(ctx);
+            }
+            let v = self.keystone.validate(token).await?;
+            caller_token::record(CallerToken {
+                token: token.to_string(),
+                user_id: v.auth.user_id.clone(),
+                project_id: v.auth.project_id.clone(),
+                expires_at: v.expires_at,
+            });
+            Ok(v.auth)
+        })
+    }
+
+    fn external_keystone(&self) -> Option<&str> {
+        Some(self.keystone.auth_url())
+    }
+}
+
+/// Room for the caller's token during one request (the outermost layer
+/// around handlers; see [`tricircle_core::caller_token`]).
+pub async fn caller_scope(req: Request, next: Next) -> Response {
+    caller_token::scope(next.run(req)).await
 }
 
 /// Any authenticated caller.

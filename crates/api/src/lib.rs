@@ -29,7 +29,7 @@ pub mod request_id;
 mod url;
 pub mod volume;
 
-pub use auth::{Authenticator, BootstrapTokenAuth, EmbeddedIdentityAuth};
+pub use auth::{Authenticator, BootstrapTokenAuth, EmbeddedIdentityAuth, ExternalKeystoneAuth};
 pub use error::ApiError;
 
 /// What every handler can reach.
@@ -57,13 +57,17 @@ pub fn router(state: ApiState, http: &HttpSettings) -> Router {
     Router::new()
         .merge(admin)
         .merge(health::router())
-        .merge(identity::router())
+        .merge(identity::router().route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            identity::refuse_when_external,
+        )))
         .merge(compute::router())
         .merge(image::router())
         .merge(volume::router())
         .fallback(fallback::not_found)
         .route_layer(middleware::from_fn(metrics::record_route))
         .with_state(state)
+        .layer(middleware::from_fn(auth::caller_scope))
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(fallback::panic_response))
         .layer(middleware::from_fn(fallback::json_errors))

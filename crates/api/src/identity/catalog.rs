@@ -3,8 +3,9 @@
 
 use serde_json::{Value, json};
 
-/// (catalog type, service name, path under the gateway)
-const SERVICES: &[(&str, &str, &str)] = &[
+/// (catalog type, service name, path under the gateway); also what
+/// `tricircle endpoints register` puts in an external Keystone.
+pub const SERVICES: &[(&str, &str, &str)] = &[
     ("identity", "keystone", "/identity"),
     ("compute", "nova", "/compute/v2.1"),
     ("volumev3", "cinderv3", "/volume/v3"),

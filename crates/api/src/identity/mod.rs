@@ -19,7 +19,7 @@ mod resources;
 mod tokens;
 mod views;
 
-pub use catalog::catalog;
+pub use catalog::{SERVICES as GATEWAY_SERVICES, catalog};
 
 /// An error rendered the way Keystone renders it.
 #[derive(Debug)]
@@ -104,6 +104,31 @@ pub fn router() -> Router<ApiState> {
                 .delete(resources::ungrant),
         )
         .route("/identity/v3/role_assignments", get(resources::assignment_list))
+}
+
+/// In external-Keystone mode the gateway issues no tokens and keeps no
+/// users: every `/identity` route answers 404 naming the Keystone to use.
+/// Clients authenticate there, and that Keystone's catalog lists the
+/// gateway's endpoints under its region (`tricircle endpoints register`),
+/// as in upstream Tricircle; a proxy would hand out that Keystone's
+/// catalog and links anyway, so clients would leave the gateway at once.
+pub async fn refuse_when_external(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match state.auth.external_keystone() {
+        None => next.run(req).await,
+        Some(url) => KeystoneError(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "This gateway does not issue tokens: authenticate at the Keystone at {url} \
+                 (auth_url) and use region {} for the gateway's services.",
+                state.region
+            ),
+        ))
+        .into_response(),
+    }
 }
 
 /// Keystone's `links` object of a collection.
