@@ -57,6 +57,13 @@ enum Command {
         #[command(subcommand)]
         command: JobCommand,
     },
+    /// The gateway's endpoints in an external Keystone's catalog (external identity mode).
+    Endpoints {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        #[command(subcommand)]
+        command: admin_cli::endpoints::EndpointsCommand,
+    },
     /// Run one simulated OpenStack region (Keystone, Nova, Cinder, Neutron, Glance).
     SimPod(sim_pod::SimPodArgs),
     /// Measure latency, throughput, listing and memory side by side (figures for docs/benchmarks.md).
@@ -93,6 +100,9 @@ fn main() -> ExitCode {
             Command::Pod { connect, command } => admin_cli::run_pod(connect, command).await,
             Command::Routing { connect, command } => admin_cli::run_routing(connect, command).await,
             Command::Job { connect, command } => admin_cli::run_job(connect, command).await,
+            Command::Endpoints { connect, command } => {
+                admin_cli::endpoints::run(connect, command).await
+            }
             Command::SimPod(args) => sim_pod::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Version => {

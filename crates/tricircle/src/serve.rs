@@ -8,13 +8,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
-use tricircle_api::{ApiState, EmbeddedIdentityAuth, HttpSettings};
-use tricircle_common::config::{Config, LogFormat};
+use tricircle_api::{
+    ApiState, Authenticator, EmbeddedIdentityAuth, ExternalKeystoneAuth, HttpSettings,
+};
+use tricircle_common::config::{Config, IdentityMode, LogFormat};
 use tricircle_common::random;
 use tricircle_core::compute::server_create::ServerCreate;
 use tricircle_core::compute::server_group_copies::GroupCopyDelete;
 use tricircle_core::compute::servers::ServerDelete;
 use tricircle_core::identity::bootstrap::bootstrap;
+use tricircle_core::identity::external::{ExternalKeystone, ExternalKeystoneSettings};
 use tricircle_core::pod_check::PodCheck;
 use tricircle_core::volumes::create::{VolumeCreate, VolumeDelete};
 use tricircle_core::{App, SecretBox, Settings};
@@ -114,6 +117,11 @@ pub async fn serve(config_path: Option<&Path>) -> ExitCode {
     }
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<StartupConfigError>().is_some() => {
+            tracing::error!(error = %e, "the gateway cannot start");
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "the gateway stopped");
             eprintln!("error: {e:#}");
@@ -132,6 +140,48 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "tricircle gateway listening on http://{addr} (admin API at http://{addr}/admin/v1.0)"
     );
     gateway.serve(listener, shutdown_signal()).await
+}
+
+/// A configuration that parses but does not work (the external Keystone
+/// is unreachable or refuses the gateway's account): one line naming the
+/// key, exit status 2 like any configuration error.
+#[derive(Debug)]
+pub struct StartupConfigError(String);
+
+impl std::fmt::Display for StartupConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartupConfigError {}
+
+/// The validator of external tokens, after one login with the gateway's
+/// account (external-Keystone mode only).
+async fn external_keystone(config: &Config) -> anyhow::Result<Option<Arc<ExternalKeystone>>> {
+    if config.identity.mode != IdentityMode::External {
+        return Ok(None);
+    }
+    let ext = &config.identity.external;
+    let settings = ExternalKeystoneSettings {
+        credentials: tricircle_pod_client::Credentials {
+            auth_url: ext.auth_url.clone().unwrap_or_default(),
+            username: ext.username.clone().unwrap_or_default(),
+            password: ext.password.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
+            project_name: ext.project_name.clone(),
+            user_domain_name: ext.user_domain_name.clone(),
+            project_domain_name: ext.project_domain_name.clone(),
+        },
+        token_cache_ttl: Duration::from_secs(ext.token_cache_secs),
+        timeout: Duration::from_secs(config.pods.request_timeout_secs),
+    };
+    let keystone = ExternalKeystone::new(settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    keystone
+        .check()
+        .await
+        .map_err(|(key, why)| StartupConfigError(format!("configuration: key `{key}`: {why}")))?;
+    tracing::info!(auth_url = keystone.auth_url(), "validating tokens at the external Keystone");
+    Ok(Some(keystone))
 }
 
 /// A gateway ready to serve: database migrated, identity bootstrapped, job
@@ -157,11 +207,17 @@ impl Gateway {
             &config.bootstrap_token_file(),
             "bootstrap admin token",
         )?;
-        let admin_password = secret_from(
-            config.identity.admin_password.as_deref(),
-            &config.admin_password_file(),
-            "admin password",
-        )?;
+        let external = external_keystone(config).await?;
+        // With an external Keystone the embedded one is unreachable (no
+        // /identity): its admin gets a throwaway password, never written.
+        let admin_password = match external {
+            Some(_) => random::token_hex(),
+            None => secret_from(
+                config.identity.admin_password.as_deref(),
+                &config.admin_password_file(),
+                "admin password",
+            )?,
+        };
         let admin = bootstrap(&store, &admin_password)
             .await
             .map_err(|e| anyhow::anyhow!("identity bootstrap: {e}"))?;
@@ -169,6 +225,7 @@ impl Gateway {
         settings.identity.token_ttl = Duration::from_secs(config.identity.token_ttl_secs);
         settings.pod_timeout = Duration::from_secs(config.pods.request_timeout_secs);
         settings.image_dir = config.data_dir.join("images");
+        settings.identity.external_auth_url = external.as_ref().map(|k| k.auth_url().to_string());
         let app = App::new(store.clone(), secrets, settings);
         let pod_client = PodClient::new(Duration::from_secs(config.pods.request_timeout_secs))
             .map_err(|e| anyhow::anyhow!("cannot build the pod client: {e}"))?;
@@ -201,12 +258,14 @@ impl Gateway {
                 store.clone(),
                 &kinds::SERVER_GROUP_DELETE,
             ));
+        let bootstrap_token = config.auth.accept_bootstrap_token.then_some(token);
+        let auth: Arc<dyn Authenticator> = match external {
+            Some(keystone) => Arc::new(ExternalKeystoneAuth::new(keystone, bootstrap_token)),
+            None => Arc::new(EmbeddedIdentityAuth::new(app.clone(), bootstrap_token)),
+        };
         let state = ApiState {
             app: app.clone(),
-            auth: Arc::new(EmbeddedIdentityAuth::new(
-                app.clone(),
-                config.auth.accept_bootstrap_token.then_some(token),
-            )),
+            auth,
             public_url: config.api.public_url.clone(),
             region: config.identity.region.clone(),
         };

@@ -1,5 +1,6 @@
 //! The admin commands: `pod`, `routing` and `job` against a running gateway's
-//! admin API, printing a table by default or JSON with `-f json`.
+//! admin API, and `endpoints` against an external Keystone, printing a table
+//! by default or JSON with `-f json`.
 //!
 //! Exit status: 0 on success, 1 when the gateway refuses the request or
 //! cannot be reached (its message is printed), 2 for bad usage or
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 
 mod client;
 mod cloud;
+pub mod endpoints;
 mod output;
 
 pub use client::AdminClient;
