@@ -56,14 +56,8 @@ pub const SERVER_GROUP_DELETE: JobKind = JobKind {
 };
 
 /// Every job kind the gateway runs.
-pub const KINDS: &[JobKind] = &[
-    POD_CHECK,
-    SERVER_CREATE,
-    SERVER_DELETE,
-    VOLUME_CREATE,
-    VOLUME_DELETE,
-    SERVER_GROUP_DELETE,
-];
+pub const KINDS: &[JobKind] =
+    &[POD_CHECK, SERVER_CREATE, SERVER_DELETE, VOLUME_CREATE, VOLUME_DELETE, SERVER_GROUP_DELETE];
 
 pub fn kind(name: &str) -> Option<&'static JobKind> {
     KINDS.iter().find(|k| k.name == name)

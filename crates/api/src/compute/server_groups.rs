@@ -114,6 +114,17 @@ fn parse_create(body: &Value, mv: Microversion) -> Result<ServerGroupSpec, ApiEr
         None => return Err(bad("'server_group' is a required property")),
     };
     let new_shape = mv >= POLICY_AND_RULES;
+    // Required properties first, as Nova reports them before extra ones.
+    let required = |key: &str| {
+        bad(format!(
+            "Invalid input for field/attribute server_group. '{key}' is a required property"
+        ))
+    };
+    for key in ["name", if new_shape { "policy" } else { "policies" }] {
+        if !fields.contains_key(key) {
+            return Err(required(key));
+        }
+    }
     let allowed: &[&str] =
         if new_shape { &["name", "policy", "rules"] } else { &["name", "policies"] };
     if let Some(k) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -122,11 +133,6 @@ fn parse_create(body: &Value, mv: Microversion) -> Result<ServerGroupSpec, ApiEr
             tricircle_common::ids::truncate_for_message(k)
         )));
     }
-    let required = |key: &str| {
-        bad(format!(
-            "Invalid input for field/attribute server_group. '{key}' is a required property"
-        ))
-    };
     let name = match fields.get("name") {
         Some(Value::String(n)) => n.clone(),
         Some(other) => {

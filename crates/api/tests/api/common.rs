@@ -1,7 +1,8 @@
 //! A gateway on a free port with a fresh database, and a client for it.
 //!
-//! Tokens: `ADMIN` has the admin role, `MEMBER` is valid without it; any
-//! other token is invalid.
+//! Tokens: `ADMIN` has the admin role, `MEMBER` is valid without it (both
+//! in project `p1`), `OTHER` is a member of project `p2`; any other token
+//! is invalid.
 
 #![allow(dead_code)]
 
@@ -18,6 +19,8 @@ use tricircle_store::testing::{Backend, TestDb};
 
 pub const ADMIN: &str = "admin-token";
 pub const MEMBER: &str = "member-token";
+/// A member of another project (`p2`).
+pub const OTHER: &str = "other-token";
 pub const PAGE_MAX: u32 = 50;
 pub const ADMIN_PASSWORD: &str = "bootstrap-pw";
 
@@ -28,13 +31,14 @@ impl Authenticator for TestAuth {
         Box::pin(async move {
             let roles = match token {
                 ADMIN => vec!["admin".to_string(), "member".to_string()],
-                MEMBER => vec!["member".to_string()],
+                MEMBER | OTHER => vec!["member".to_string()],
                 _ => return Err(Error::unauthorized("The token is not valid.")),
             };
+            let project = if token == OTHER { "p2" } else { "p1" };
             Ok(AuthContext {
                 user_id: format!("user-{token}"),
                 user_name: token.to_string(),
-                project_id: Some("p1".into()),
+                project_id: Some(project.into()),
                 roles,
             })
         })

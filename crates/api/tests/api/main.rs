@@ -11,4 +11,5 @@ mod openapi;
 mod pod_health;
 mod pods;
 mod routings;
+mod server_groups;
 mod unauthorized;

@@ -82,6 +82,15 @@ fn parse_create(ctx: &Ctx, body: &Bytes) -> ApiResult<(String, String, Map<Strin
         None => return Err(bad("'server_group' is a required property")),
     };
     let new_shape = ctx.mv.ge(2, 64);
+    // Nova reports a missing property before an unexpected one.
+    for key in ["name", if new_shape { "policy" } else { "policies" }] {
+        if !fields.contains_key(key) {
+            return Err(bad(format!(
+                "Invalid input for field/attribute server_group. Value: {}. '{key}' is a required property",
+                Value::Object(fields.clone())
+            )));
+        }
+    }
     let allowed: &[&str] =
         if new_shape { &["name", "policy", "rules"] } else { &["name", "policies"] };
     if let Some(k) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
