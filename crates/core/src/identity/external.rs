@@ -101,6 +101,12 @@ impl ExternalKeystone {
         self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many times the gateway's account logged in (its token is kept
+    /// and renewed before it expires, or after Keystone refused it).
+    pub fn logins(&self) -> u64 {
+        self.session.logins()
+    }
+
     /// Log in with the gateway's account, at start. On failure, the
     /// configuration key to blame and a one-line reason.
     pub async fn check(&self) -> std::result::Result<(), (&'static str, String)> {
