@@ -42,7 +42,14 @@ impl AdminClient {
             .map_err(|e| CliError::Connect(format!("cannot build an HTTP client: {e}")))?;
         let cloud = match (&args.os_token, &args.os_cloud, &args.os_auth_url) {
             (Some(_), _, _) => None,
-            (None, Some(name), _) => Some(cloud::load(name)?),
+            (None, Some(name), _) => Some(match cloud::load(name)? {
+                // --os-region-name wins over the cloud's region_name, as in openstackclient.
+                Cloud::Password { credentials, region } => Cloud::Password {
+                    credentials,
+                    region: args.os_region_name.clone().or(region),
+                },
+                token => token,
+            }),
             (None, None, Some(auth_url)) => {
                 let need = |v: &Option<String>, flag: &str| {
                     v.clone().ok_or_else(|| CliError::Usage(format!("--os-auth-url needs {flag}")))
