@@ -57,6 +57,8 @@ pub struct ResourcePlace {
     pub status: String,
     /// The pod's ID of it; `None` while it is being created there.
     pub bottom_id: Option<String>,
+    /// When the top row was written (the create began).
+    pub created_at: DateTime<Utc>,
 }
 
 const FLAVOR_COLUMNS: &str = "id, name, vcpus, ram_mb, disk_gb, ephemeral_gb, swap_mb, is_public, \
@@ -320,7 +322,7 @@ impl Store {
     ) -> StoreResult<Vec<ResourcePlace>> {
         Ok(on_pool!(self, |pool| {
             let mut q = QueryBuilder::new(
-                "SELECT res.id, res.project_id, res.pod_id, res.status, rr.bottom_id \
+                "SELECT res.id, res.project_id, res.pod_id, res.status, rr.bottom_id, res.created_at \
                  FROM resources res LEFT JOIN resource_routings rr ON rr.top_id = res.id \
                  AND rr.resource_type = res.resource_type AND rr.pod_id = res.pod_id \
                  WHERE res.resource_type = ",

@@ -8,6 +8,7 @@ pub mod boot_source;
 pub mod flavors;
 mod inline_saga;
 pub mod keypairs;
+mod page_shares;
 pub mod placement;
 mod server_bottom;
 pub mod server_create;
@@ -15,6 +16,7 @@ pub mod server_group_copies;
 pub mod server_groups;
 pub mod server_list;
 mod server_merge;
+mod server_pod_page;
 pub mod servers;
 mod translate;
 

@@ -21,23 +21,21 @@
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::future::join_all;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tricircle_common::{Error, PodId, RequestContext, Result};
-use tricircle_pod_client::{Microversion, PodError, PodRequest, ServiceType};
 use tricircle_store::{Pod, ResourcePlace, ResourceRow};
 
+use super::page_shares::expected_shares;
 use super::project_of;
 use super::server_create::UNWINDING;
 use super::server_list::{ServerListQuery, ServerPage, compare, compare_keys};
 use super::servers::unknown_or_building;
 use super::translate::{ServerFacts, server_to_top, unknown_view};
 use crate::App;
-use crate::pod_sessions::pod_error;
 
 /// How many servers a pod is asked for beyond what the page still needs:
 /// a little room for servers that are not the caller's to list (left in
@@ -107,29 +105,6 @@ fn sort_values(top_id: &str, created: Option<&str>) -> Value {
     json!({"id": top_id, "created": created})
 }
 
-/// What a listing reads of a pod's server before deciding to show it.
-#[derive(Deserialize)]
-struct PodServerKeys {
-    id: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    created: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PodServerPage {
-    servers: Vec<Box<RawValue>>,
-    #[serde(default)]
-    servers_links: Vec<PodLink>,
-}
-
-#[derive(Deserialize)]
-struct PodLink {
-    #[serde(default)]
-    rel: String,
-}
-
 /// Where a candidate for the page came from.
 enum Origin {
     /// A pod's answer, kept as text until the server makes the page.
@@ -146,13 +121,13 @@ struct Candidate {
 }
 
 /// One (pod, project) pair the listing reads, and how far.
-struct Source {
-    pod: Pod,
-    project_id: String,
+pub(super) struct Source {
+    pub(super) pod: Pod,
+    pub(super) project_id: String,
     /// The top IDs this source may contribute.
     ids: Vec<String>,
     /// The pod's ID of the last server it returned: where to go on.
-    after: Option<String>,
+    pub(super) after: Option<String>,
     /// The sort values of that server. Everything of this pod that sorts
     /// strictly before their group has been seen.
     last: Option<Value>,
@@ -261,13 +236,39 @@ impl App {
         let deadline = self.settings.list_deadline;
         let limit = q.limit as usize;
         let mut want: Vec<usize> = (0..sources.len()).collect();
-        let mut need = q.limit.saturating_add(SLACK);
+        // First, each pod is asked for its expected share of the page;
+        // then the pods that hold the page back, for what is still missing.
+        let source_of: HashMap<&str, usize> = sources
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.ids.iter().map(move |id| (id.as_str(), i)))
+            .collect();
+        let marker_place = q.marker.as_deref().and_then(|m| place_of.get(m).copied());
+        let mut needs: Vec<u32> = expected_shares(
+            &places,
+            &source_of,
+            sources.len(),
+            &sort,
+            &tie_groups,
+            marker_place,
+            limit,
+        )
+        .into_iter()
+        .map(|share| (share as u32).min(q.limit).saturating_add(SLACK))
+        .collect();
         let mut certain;
         loop {
             let budget = deadline.saturating_sub(started.elapsed());
             let fetches = want.iter().map(|&i| {
                 let src = &sources[i];
-                self.pod_server_page(src, q.microversion, need, &pod_sort, &ctx.request_id, budget)
+                self.pod_server_page(
+                    src,
+                    q.microversion,
+                    needs[i],
+                    &pod_sort,
+                    &ctx.request_id,
+                    budget,
+                )
             });
             let answers = join_all(fetches).await;
             for (i, answer) in want.iter().copied().zip(answers) {
@@ -333,7 +334,7 @@ impl App {
             if certain >= limit || bound.is_none() {
                 break;
             }
-            need = ((limit - certain) as u32).saturating_add(SLACK);
+            needs.fill(((limit - certain) as u32).saturating_add(SLACK));
             // The pods whose last server is the bound hold the page back.
             want = (0..sources.len())
                 .filter(|&i| {
@@ -353,70 +354,6 @@ impl App {
             None
         };
         Ok(Some(ServerPage { servers, next_marker, partial }))
-    }
-
-    /// One call to a pod: up to `n` of the project's servers after the
-    /// source's marker, in the top's order; and whether more may follow.
-    async fn pod_server_page(
-        &self,
-        src: &Source,
-        mv: Option<Microversion>,
-        n: u32,
-        pod_sort: &[(String, String)],
-        request_id: &tricircle_common::RequestId,
-        budget: Duration,
-    ) -> Result<(Vec<(PodServerKeys, Box<RawValue>)>, bool)> {
-        let pod = &src.pod;
-        let call = async {
-            let session = self.pod_project_session(pod, &src.project_id).await?;
-            let mut req = PodRequest::get(ServiceType::Compute, "/servers/detail")
-                .with_request_id(request_id.as_str());
-            req.query.push(("limit".into(), n.to_string()));
-            req.query.extend(pod_sort.iter().cloned());
-            if let Some(mv) = mv {
-                req = req.with_microversion(
-                    session
-                        .negotiate(ServiceType::Compute, mv)
-                        .await
-                        .map_err(|e| pod_error(pod, e))?,
-                );
-            }
-            let mut with_marker = req.clone();
-            if let Some(after) = &src.after {
-                with_marker.query.push(("marker".into(), after.clone()));
-            }
-            let resp = match session.call(&with_marker).await {
-                // The marker's server went away since: start from the top
-                // (what was seen already is not taken twice).
-                Err(PodError::Service { status: 400, .. }) if src.after.is_some() => {
-                    session.call(&req).await
-                }
-                other => other,
-            }
-            .map_err(|e| pod_error(pod, e))?;
-            let page: PodServerPage = resp.json().map_err(|e| pod_error(pod, e))?;
-            // Nova links a next page whenever a page is full, and caps
-            // `limit` at its own maximum (with a link).
-            let more = page.servers.len() as u32 >= n
-                || page.servers_links.iter().any(|l| l.rel == "next");
-            let mut out = Vec::with_capacity(page.servers.len());
-            for raw in page.servers {
-                let keys: PodServerKeys = serde_json::from_str(raw.get()).map_err(|e| {
-                    Error::internal(format!(
-                        "region {}: a server in a listing: {e}",
-                        pod.region_name
-                    ))
-                })?;
-                out.push((keys, raw));
-            }
-            Ok::<_, Error>((out, more))
-        };
-        tokio::time::timeout(budget, call).await.map_err(|_| {
-            Error::unavailable(
-                format!("Region {} did not answer in time.", pod.region_name),
-                "listing deadline",
-            )
-        })?
     }
 
     /// Top views of the page's servers, in order; fresh ones refresh the cache.
@@ -635,6 +572,7 @@ mod tests {
             pod_id: Some("pod".into()),
             status: "ACTIVE".into(),
             bottom_id: Some(format!("bottom-{id}")),
+            created_at: chrono::Utc::now(),
         }
     }
 

@@ -162,9 +162,13 @@ fn select<'a>(st: &'a PodState, ctx: &Ctx, q: &Query) -> ApiResult<(Vec<&'a Serv
     let keys: Vec<&str> = q.all("sort_key");
     let dirs: Vec<&str> = q.all("sort_dir");
     let keys = if keys.is_empty() { vec!["created_at"] } else { keys };
-    out.sort_by(|a, b| {
-        for (i, k) in keys.iter().enumerate() {
-            let ord = sort_value(a, k).cmp(&sort_value(b, k));
+    // Each server's sort values once, not at every comparison (formatting
+    // a timestamp costs more than comparing it).
+    let mut keyed: Vec<(Vec<String>, &Server)> =
+        out.into_iter().map(|s| (keys.iter().map(|k| sort_value(s, k)).collect(), s)).collect();
+    keyed.sort_by(|(ka, a), (kb, b)| {
+        for (i, (va, vb)) in ka.iter().zip(kb).enumerate() {
+            let ord = va.cmp(vb);
             let ord =
                 if dirs.get(i).copied().unwrap_or("desc") == "asc" { ord } else { ord.reverse() };
             if ord != std::cmp::Ordering::Equal {
@@ -173,6 +177,7 @@ fn select<'a>(st: &'a PodState, ctx: &Ctx, q: &Query) -> ApiResult<(Vec<&'a Serv
         }
         b.seq.cmp(&a.seq)
     });
+    let mut out: Vec<&Server> = keyed.into_iter().map(|(_, s)| s).collect();
     if let Some(m) = q.get("marker") {
         let pos = out
             .iter()

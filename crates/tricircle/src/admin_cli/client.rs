@@ -44,10 +44,9 @@ impl AdminClient {
             (Some(_), _, _) => None,
             (None, Some(name), _) => Some(match cloud::load(name)? {
                 // --os-region-name wins over the cloud's region_name, as in openstackclient.
-                Cloud::Password { credentials, region } => Cloud::Password {
-                    credentials,
-                    region: args.os_region_name.clone().or(region),
-                },
+                Cloud::Password { credentials, region } => {
+                    Cloud::Password { credentials, region: args.os_region_name.clone().or(region) }
+                }
                 token => token,
             }),
             (None, None, Some(auth_url)) => {
