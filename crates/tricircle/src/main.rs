@@ -17,6 +17,11 @@ use admin_cli::{ConnectArgs, JobCommand, PodCommand, RoutingCommand};
 #[derive(Parser)]
 #[command(name = "tricircle", version, about = "Many OpenStack regions as one cloud", long_about = None)]
 struct Cli {
+    /// How the admin commands reach the gateway: global, so they go before
+    /// or after the command (`tricircle --os-cloud c pod list`, as with
+    /// `openstack`, or `tricircle pod list --os-cloud c`).
+    #[command(flatten)]
+    connect: ConnectArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -38,29 +43,21 @@ enum Command {
     },
     /// Pods: the OpenStack regions behind the gateway.
     Pod {
-        #[command(flatten)]
-        connect: ConnectArgs,
         #[command(subcommand)]
         command: PodCommand,
     },
     /// Resource routings: where each resource lives.
     Routing {
-        #[command(flatten)]
-        connect: ConnectArgs,
         #[command(subcommand)]
         command: RoutingCommand,
     },
     /// Durable jobs.
     Job {
-        #[command(flatten)]
-        connect: ConnectArgs,
         #[command(subcommand)]
         command: JobCommand,
     },
     /// The gateway's endpoints in an external Keystone's catalog (external identity mode).
     Endpoints {
-        #[command(flatten)]
-        connect: ConnectArgs,
         #[command(subcommand)]
         command: admin_cli::endpoints::EndpointsCommand,
     },
@@ -97,12 +94,10 @@ fn main() -> ExitCode {
             Command::Db { command: DbCommand::Migrate { config } } => {
                 serve::db_migrate(config.as_deref()).await
             }
-            Command::Pod { connect, command } => admin_cli::run_pod(connect, command).await,
-            Command::Routing { connect, command } => admin_cli::run_routing(connect, command).await,
-            Command::Job { connect, command } => admin_cli::run_job(connect, command).await,
-            Command::Endpoints { connect, command } => {
-                admin_cli::endpoints::run(connect, command).await
-            }
+            Command::Pod { command } => admin_cli::run_pod(cli.connect, command).await,
+            Command::Routing { command } => admin_cli::run_routing(cli.connect, command).await,
+            Command::Job { command } => admin_cli::run_job(cli.connect, command).await,
+            Command::Endpoints { command } => admin_cli::endpoints::run(cli.connect, command).await,
             Command::SimPod(args) => sim_pod::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Version => {

@@ -192,6 +192,19 @@ fn clouds_yaml_and_restart_keep_state() {
             .unwrap()
     };
     assert!(via_cloud(&["pod", "add", "--region", "Pod1", "--az", "az1"]).status.success());
+    // Connection options go before the command too, as with `openstack`
+    // (what `tricircle up` prints): `tricircle --os-cloud gw pod list`.
+    let before = Command::new(BIN)
+        .args(["--os-cloud", "gw", "-f", "json", "pod", "list"])
+        .current_dir(elsewhere.path())
+        .env("OS_CLIENT_CONFIG_FILE", d.join("clouds.yaml"))
+        .env_remove("OS_CLOUD")
+        .env_remove("OS_ENDPOINT")
+        .env_remove("OS_TOKEN")
+        .output()
+        .unwrap();
+    assert!(before.status.success(), "{}", String::from_utf8_lossy(&before.stderr));
+    assert_eq!(json_of(&before)[0]["region_name"], "Pod1");
     let no_token = Command::new(BIN)
         .args(["pod", "list"])
         .current_dir(elsewhere.path())

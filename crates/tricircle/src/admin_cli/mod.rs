@@ -21,6 +21,7 @@ use output::{print_list, print_object};
 
 /// How to reach the gateway, the way openstackclient finds a cloud.
 #[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Reaching the gateway (pod, routing, job, endpoints)")]
 pub struct ConnectArgs {
     /// A cloud in clouds.yaml (OS_CLIENT_CONFIG_FILE, ./clouds.yaml,
     /// ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml).
