@@ -39,21 +39,7 @@ struct Made {
 
 impl Made {
     fn osc(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new(&self.exe)
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("OS_CLIENT_CONFIG_FILE", &self.clouds)
-            .env("OS_CLOUD", "real")
-            .output()
-            .expect("run openstack");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        Osc::new(&self.exe, &self.clouds, "real", &self.home).run_blocking(args)
     }
 }
 

@@ -19,7 +19,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Osc, Up, ensure_cli, ids};
@@ -38,21 +37,7 @@ struct RealCleanup {
 
 impl RealCleanup {
     fn osc(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new(&self.exe)
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("OS_CLIENT_CONFIG_FILE", &self.clouds)
-            .env("OS_CLOUD", "real")
-            .output()
-            .expect("run openstack");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        Osc::new(&self.exe, &self.clouds, "real", &self.home).run_blocking(args)
     }
 
     /// Returns what could not be removed.

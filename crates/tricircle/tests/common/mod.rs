@@ -243,6 +243,27 @@ impl Osc {
         (out.status.success(), stdout, stderr)
     }
 
+    /// `run`, blocking (for cleanups in `Drop`); returns (success, stdout
+    /// and stderr).
+    pub fn run_blocking(&self, args: &[&str]) -> (bool, String) {
+        let out = std::process::Command::new(&self.exe)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("OS_CLIENT_CONFIG_FILE", &self.clouds)
+            .env("OS_CLOUD", &self.cloud)
+            .current_dir(&self.home)
+            .output()
+            .expect("run openstack");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
     /// Run with `-f json` and parse; panics with the CLI's stderr on failure.
     pub async fn json(&self, args: &[&str]) -> Value {
         let mut full: Vec<&str> = args.to_vec();
