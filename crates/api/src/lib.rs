@@ -25,6 +25,7 @@ pub mod health;
 pub mod identity;
 pub mod image;
 pub mod metrics;
+pub mod networking;
 pub mod request_id;
 mod url;
 pub mod volume;
@@ -63,6 +64,7 @@ pub fn router(state: ApiState, http: &HttpSettings) -> Router {
         )))
         .merge(compute::router())
         .merge(image::router())
+        .merge(networking::router())
         .merge(volume::router())
         .fallback(fallback::not_found)
         .route_layer(middleware::from_fn(metrics::record_route))

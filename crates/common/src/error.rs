@@ -64,6 +64,9 @@ pub struct Error {
     kind: ErrorKind,
     external: String,
     internal: Option<String>,
+    /// The API's own name for this failure, where its error body has one
+    /// (Neutron's exception type: `NetworkNotFound`, `IpAddressAlreadyAllocated`).
+    type_name: Option<&'static str>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -74,7 +77,7 @@ const INTERNAL_MESSAGE: &str =
 
 impl Error {
     pub fn new(kind: ErrorKind, external: impl Into<String>) -> Self {
-        Error { kind, external: external.into(), internal: None }
+        Error { kind, external: external.into(), internal: None, type_name: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -117,6 +120,16 @@ impl Error {
     pub fn with_internal(mut self, internal: impl fmt::Display) -> Self {
         self.internal = Some(internal.to_string());
         self
+    }
+
+    /// Name the failure the way the API's error body does.
+    pub fn with_type(mut self, type_name: &'static str) -> Self {
+        self.type_name = Some(type_name);
+        self
+    }
+
+    pub fn type_name(&self) -> Option<&'static str> {
+        self.type_name
     }
 
     pub fn kind(&self) -> ErrorKind {

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod images;
 pub mod jobs;
 pub mod lookups;
+pub mod networking;
 pub mod paging;
 pub mod pod_check;
 pub mod pod_sessions;
@@ -46,6 +47,8 @@ pub struct Settings {
     /// How long pod rows, server bottom IDs and flavor names are remembered
     /// (zero: read the database every time); see [`lookups`].
     pub lookup_cache_ttl: std::time::Duration,
+    /// The VXLAN IDs tenant networks get, allocated centrally (inclusive).
+    pub vni_range: (i64, i64),
 }
 
 impl Settings {
@@ -58,6 +61,7 @@ impl Settings {
             image_dir: std::path::PathBuf::from("./.tricircle/images"),
             saga_retry_delay: std::time::Duration::from_secs(5),
             lookup_cache_ttl: std::time::Duration::from_secs(10),
+            vni_range: (1000, 1999),
         }
     }
 }

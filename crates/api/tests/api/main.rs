@@ -7,6 +7,7 @@ mod cross_cutting;
 mod fuzz;
 mod identity;
 mod jobs;
+mod networking;
 mod openapi;
 mod pod_health;
 mod pods;

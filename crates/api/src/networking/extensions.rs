@@ -1,0 +1,80 @@
+//! `GET /extensions`: what this Neutron offers, so clients (openstacksdk,
+//! the `openstack` CLI) enable the attributes they know. Only extensions the
+//! gateway really implements are listed; routers, floating IPs and security
+//! groups join as they land.
+
+use axum::Json;
+use axum::extract::Path;
+use serde_json::{Value, json};
+use tricircle_common::Error;
+
+use super::{NeutronError, NeutronResult};
+use crate::auth::Caller;
+
+const UPDATED: &str = "2024-01-01T00:00:00-00:00";
+
+/// (alias, name, description)
+const EXTENSIONS: &[(&str, &str, &str)] = &[
+    ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
+    (
+        "external-net",
+        "Neutron external network",
+        "Adds external network attribute to network resource.",
+    ),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+    (
+        "standard-attr-description",
+        "standard-attr-description",
+        "Extension to add descriptions to standard attributes",
+    ),
+    (
+        "standard-attr-timestamp",
+        "Resource timestamps",
+        "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.",
+    ),
+    (
+        "standard-attr-revisions",
+        "Resource revision numbers",
+        "This extension will display the revision number of neutron resources.",
+    ),
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("port-security", "Port Security", "Provides port security"),
+    ("availability_zone", "Availability Zone", "The availability zone extension."),
+    (
+        "network_availability_zone",
+        "Network Availability Zone",
+        "Availability zone support for network.",
+    ),
+    ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
+    (
+        "project-id",
+        "project_id field enabled",
+        "Extension that indicates that project_id field is enabled.",
+    ),
+    ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
+    ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("fields", "Fields", "Extension that indicates that fields filtering is enabled."),
+    (
+        "filter-validation",
+        "Filter parameters validation",
+        "Provides validation on filter parameters.",
+    ),
+];
+
+fn view(e: &(&str, &str, &str)) -> Value {
+    json!({"alias": e.0, "name": e.1, "description": e.2, "updated": UPDATED, "links": []})
+}
+
+pub async fn list(Caller(_ctx): Caller) -> Json<Value> {
+    Json(json!({"extensions": EXTENSIONS.iter().map(view).collect::<Vec<_>>()}))
+}
+
+pub async fn show(Caller(_ctx): Caller, Path(alias): Path<String>) -> NeutronResult<Json<Value>> {
+    let e = EXTENSIONS.iter().find(|e| e.0 == alias).ok_or_else(|| {
+        NeutronError(
+            Error::not_found("Extension", tricircle_common::ids::truncate_for_message(&alias))
+                .with_type("ExtensionNotFound"),
+        )
+    })?;
+    Ok(Json(json!({"extension": view(e)})))
+}

@@ -1,0 +1,188 @@
+//! The top Neutron (DESIGN §4 "Network"): networks, subnets and ports live
+//! in the top store and the top is authoritative for them. Addresses, MAC
+//! addresses and segment IDs are allocated here, centrally, so they never
+//! collide across pods; bottom copies are made lazily when a server in a pod
+//! first uses them (the networking issue's later steps).
+//!
+//! Each object is kept as its view (a JSON document) beside the columns
+//! ownership and filters need; rendering adds what is computed (a network's
+//! subnets) and hides what the caller may not see (provider and binding
+//! attributes are for admins, as Neutron's default policy has it).
+
+pub mod ipam;
+pub mod listing;
+pub mod networks;
+pub mod ports;
+pub mod subnets;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use tricircle_common::{Error, RequestContext, Result};
+use tricircle_store::NetObject;
+
+/// What the caller is, for the network API's policy.
+pub(crate) struct Caller<'a> {
+    pub project_id: &'a str,
+    pub is_admin: bool,
+}
+
+impl<'a> Caller<'a> {
+    pub fn of(ctx: &'a RequestContext) -> Result<Caller<'a>> {
+        let project_id = ctx.auth.project_id.as_deref().ok_or_else(|| {
+            Error::forbidden("This call needs a token scoped to a project.")
+                .with_type("PolicyNotAuthorized")
+        })?;
+        Ok(Caller { project_id, is_admin: ctx.auth.is_admin() })
+    }
+
+    pub fn owns(&self, obj: &NetObject) -> bool {
+        self.is_admin || obj.project_id == self.project_id
+    }
+
+    pub fn sees(&self, obj: &NetObject) -> bool {
+        self.owns(obj) || obj.shared
+    }
+}
+
+pub(crate) fn bad(msg: impl Into<String>) -> Error {
+    Error::bad_request(msg).with_type("HTTPBadRequest")
+}
+
+pub(crate) fn policy(rule: &str) -> Error {
+    Error::forbidden(format!("({rule}) is disallowed by policy")).with_type("PolicyNotAuthorized")
+}
+
+/// The object under `key` in a request body.
+pub(crate) fn body_object<'b>(body: &'b Value, key: &str) -> Result<&'b Map<String, Value>> {
+    body.get(key)
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad(format!("Resource body required: '{key}' is missing or not an object.")))
+}
+
+/// Refuse attributes this resource does not have, as Neutron does
+/// ("Unrecognized attribute(s)"), rather than drop them silently.
+pub(crate) fn known_attributes(b: &Map<String, Value>, allowed: &[&str]) -> Result<()> {
+    let unknown: Vec<&str> =
+        b.keys().map(String::as_str).filter(|k| !allowed.contains(k)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let names = tricircle_common::ids::truncate_for_message(&unknown.join(", ")).to_string();
+    Err(bad(format!("Unrecognized attribute(s) '{names}'")))
+}
+
+pub(crate) fn str_field(b: &Map<String, Value>, key: &str) -> Result<Option<String>> {
+    match b.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= 255 || key == "description" => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(bad(format!(
+            "Invalid input for {key}. Reason: it exceeds the maximum length of 255."
+        ))),
+        Some(other) => Err(bad(format!(
+            "Invalid input for {key}. Reason: '{}' is not a valid string.",
+            short(other)
+        ))),
+    }
+}
+
+pub(crate) fn bool_field(b: &Map<String, Value>, key: &str) -> Result<Option<bool>> {
+    match b.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(v)) => Ok(Some(*v)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(other) => Err(bad(format!(
+            "Invalid input for {key}. Reason: '{}' cannot be converted to boolean.",
+            short(other)
+        ))),
+    }
+}
+
+pub(crate) fn string_list(b: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>> {
+    match b.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    bad(format!("Invalid input for {key}. Reason: '{}' is not a string.", short(v)))
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some),
+        Some(other) => {
+            Err(bad(format!("Invalid input for {key}. Reason: '{}' is not a list.", short(other))))
+        }
+    }
+}
+
+/// A value as it may appear in a message: short, whatever the client sent.
+pub(crate) fn short(v: &Value) -> String {
+    tricircle_common::ids::truncate_for_message(&v.to_string()).to_string()
+}
+
+/// The project a create is for: admins may name another one.
+pub(crate) fn target_project(caller: &Caller<'_>, b: &Map<String, Value>) -> Result<String> {
+    let asked = b.get("project_id").or_else(|| b.get("tenant_id")).and_then(Value::as_str);
+    match asked {
+        Some(p) if p != caller.project_id && !caller.is_admin => Err(Error::forbidden(
+            "Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin privileges",
+        )
+        .with_type("HTTPForbidden")),
+        Some(p) => Ok(p.to_string()),
+        None => Ok(caller.project_id.to_string()),
+    }
+}
+
+fn iso(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The stored body as a map (a corrupt row is an internal error).
+pub(crate) fn body_of(obj: &NetObject) -> Result<Map<String, Value>> {
+    match serde_json::from_str(&obj.body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(Error::internal(format!("net object {}: body is not an object", obj.id))),
+        Err(e) => Err(Error::internal(format!("net object {}: {e}", obj.id))),
+    }
+}
+
+/// Standard attributes every Neutron resource carries.
+pub(crate) fn with_standard_attributes(obj: &NetObject, mut view: Map<String, Value>) -> Value {
+    view.insert("id".into(), json!(obj.id));
+    view.insert("project_id".into(), json!(obj.project_id));
+    view.insert("tenant_id".into(), json!(obj.project_id));
+    view.insert("created_at".into(), json!(iso(&obj.created_at)));
+    view.insert("updated_at".into(), json!(iso(&obj.updated_at)));
+    view.entry("description").or_insert(json!(""));
+    view.entry("tags").or_insert(json!([]));
+    view.entry("revision_number").or_insert(json!(1));
+    Value::Object(view)
+}
+
+/// Bump the revision of a stored body after a change.
+pub(crate) fn next_revision(body: &mut Map<String, Value>) {
+    let rev = body.get("revision_number").and_then(Value::as_i64).unwrap_or(1);
+    body.insert("revision_number".into(), json!(rev + 1));
+}
+
+/// A new object with a fresh ID.
+pub(crate) fn new_object(
+    kind: &str,
+    project_id: &str,
+    network_id: Option<&str>,
+    shared: bool,
+    body: &Map<String, Value>,
+) -> NetObject {
+    let now = tricircle_store::now();
+    NetObject {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: kind.into(),
+        project_id: project_id.into(),
+        network_id: network_id.map(str::to_string),
+        shared,
+        body: Value::Object(body.clone()).to_string(),
+        created_at: now,
+        updated_at: now,
+    }
+}
