@@ -33,10 +33,11 @@ macro_rules! insert_object {
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct NetObject {
     pub id: String,
-    /// `network`, `subnet` or `port`.
+    /// `network`, `subnet`, `port`, `security_group` or `security_group_rule`.
     pub kind: String,
     pub project_id: String,
-    /// Subnets and ports: their network.
+    /// Subnets and ports: their network. Security group rules: their group
+    /// (the column's `ON DELETE CASCADE` then deletes a group's rules with it).
     pub network_id: Option<String>,
     /// Networks: shared or external (every project sees them).
     pub shared: bool,
@@ -154,6 +155,21 @@ impl Store {
     pub async fn net_object_create(&self, obj: &NetObject) -> StoreResult<()> {
         on_pool!(self, |pool| {
             insert_object!(obj, pool);
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    /// Write several objects at once (all or none), in order, so a parent
+    /// may precede its children: a security group with its rules, which no
+    /// reader may see half-written. [`StoreError::Duplicate`] when an ID is
+    /// taken (nothing is written then).
+    pub async fn net_objects_create_all(&self, objs: &[NetObject]) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for obj in objs {
+                insert_object!(obj, &mut *tx);
+            }
+            tx.commit().await?;
             Ok::<_, StoreError>(())
         })
     }

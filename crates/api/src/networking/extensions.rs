@@ -1,7 +1,7 @@
 //! `GET /extensions`: what this Neutron offers, so clients (openstacksdk,
 //! the `openstack` CLI) enable the attributes they know. Only extensions the
-//! gateway really implements are listed; routers, floating IPs and security
-//! groups join as they land.
+//! gateway really implements are listed; routers and floating IPs join as
+//! they land.
 
 use axum::Json;
 use axum::extract::Path;
@@ -39,6 +39,7 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
     ),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("port-security", "Port Security", "Provides port security"),
+    ("security-group", "security-group", "The security groups extension."),
     ("availability_zone", "Availability Zone", "The availability zone extension."),
     (
         "network_availability_zone",

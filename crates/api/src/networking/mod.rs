@@ -1,7 +1,7 @@
-//! Neutron v2.0 at `/networking` (DESIGN §4 "Network"): networks, subnets
-//! and ports, authoritative at the top. Errors use Neutron's body,
-//! `{"NeutronError": {"type", "message", "detail"}}`, with Neutron's
-//! exception names as types.
+//! Neutron v2.0 at `/networking` (DESIGN §4 "Network"): networks, subnets,
+//! ports, security groups and their rules, authoritative at the top. Errors
+//! use Neutron's body, `{"NeutronError": {"type", "message", "detail"}}`,
+//! with Neutron's exception names as types.
 
 mod extensions;
 
@@ -73,8 +73,13 @@ pub fn router() -> Router<ApiState> {
         .route("/networking/v2.0/{collection}/{id}", get(show).put(update).delete(delete))
 }
 
-const COLLECTIONS: &[(&str, &str)] =
-    &[("networks", "network"), ("subnets", "subnet"), ("ports", "port")];
+const COLLECTIONS: &[(&str, &str)] = &[
+    ("networks", "network"),
+    ("subnets", "subnet"),
+    ("ports", "port"),
+    ("security-groups", "security_group"),
+    ("security-group-rules", "security_group_rule"),
+];
 
 async fn versions(State(s): State<ApiState>, h: HeaderMap) -> Json<Value> {
     let base = base_url(s.public_url.as_deref(), &h);
@@ -134,6 +139,8 @@ async fn list(
     let body = match collection.as_str() {
         "networks" => app.network_list(&ctx, &q, &link).await,
         "subnets" => app.subnet_list(&ctx, &q, &link).await,
+        "security-groups" => app.security_group_list(&ctx, &q, &link).await,
+        "security-group-rules" => app.security_group_rule_list(&ctx, &q, &link).await,
         _ => app.port_list(&ctx, &q, &link).await,
     }?;
     Ok(Json(body))
@@ -143,6 +150,8 @@ async fn fetch(app: &App, ctx: &RequestContext, one: &str, id: &str) -> Result<V
     match one {
         "network" => app.network_show(ctx, id).await,
         "subnet" => app.subnet_show(ctx, id).await,
+        "security_group" => app.security_group_show(ctx, id).await,
+        "security_group_rule" => app.security_group_rule_show(ctx, id).await,
         _ => app.port_show(ctx, id).await,
     }
 }
@@ -177,6 +186,8 @@ async fn create(
     let v = match one {
         "network" => app.network_create(&ctx, &body).await,
         "subnet" => app.subnet_create(&ctx, &body).await,
+        "security_group" => app.security_group_create(&ctx, &body).await,
+        "security_group_rule" => app.security_group_rule_create(&ctx, &body).await,
         _ => app.port_create(&ctx, &body).await,
     }?;
     Ok((StatusCode::CREATED, Json(json!({ one: v })).into_response()).into_response())
@@ -194,6 +205,8 @@ async fn update(
     let v = match one {
         "network" => app.network_update(&ctx, &id, &body).await,
         "subnet" => app.subnet_update(&ctx, &id, &body).await,
+        "security_group" => app.security_group_update(&ctx, &id, &body).await,
+        "security_group_rule" => app.security_group_rule_update(&ctx, &id, &body).await,
         _ => app.port_update(&ctx, &id, &body).await,
     }?;
     Ok(Json(json!({ one: v })))
@@ -209,6 +222,8 @@ async fn delete(
     match one {
         "network" => app.network_delete(&ctx, &id).await,
         "subnet" => app.subnet_delete(&ctx, &id).await,
+        "security_group" => app.security_group_delete(&ctx, &id).await,
+        "security_group_rule" => app.security_group_rule_delete(&ctx, &id).await,
         _ => app.port_delete(&ctx, &id).await,
     }?;
     Ok(StatusCode::NO_CONTENT)

@@ -12,5 +12,6 @@ mod openapi;
 mod pod_health;
 mod pods;
 mod routings;
+mod security_groups;
 mod server_groups;
 mod unauthorized;

@@ -13,6 +13,7 @@ pub mod ipam;
 pub mod listing;
 pub mod networks;
 pub mod ports;
+pub mod security_groups;
 pub mod subnets;
 
 use chrono::{DateTime, Utc};
