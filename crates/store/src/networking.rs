@@ -184,12 +184,14 @@ impl Store {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await.map_err(StoreError::from)?;
             insert_object!(obj, &mut *tx);
-            let mac_row =
-                sqlx::query("INSERT INTO net_mac_addresses (mac_address, port_id) VALUES ($1, $2)")
-                    .bind(mac)
-                    .bind(&obj.id)
-                    .execute(&mut *tx)
-                    .await;
+            let mac_row = sqlx::query(
+                "INSERT INTO net_mac_addresses (network_id, mac_address, port_id) VALUES ($1, $2, $3)",
+            )
+            .bind(&obj.network_id)
+            .bind(mac)
+            .bind(&obj.id)
+            .execute(&mut *tx)
+            .await;
             match mac_row.map_err(StoreError::from) {
                 Err(StoreError::Duplicate(_)) => return Err(PortWriteError::MacInUse(mac.into())),
                 other => other?,
@@ -210,6 +212,50 @@ impl Store {
                     other => other?,
                 };
             }
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok(())
+        })
+    }
+
+    /// Replace a port's addresses and view at once (a `fixed_ips` update):
+    /// the old addresses are freed and the new ones taken in one
+    /// transaction, so a racing create sees one or the other.
+    pub async fn net_port_readdress(
+        &self,
+        port_id: &str,
+        body: &str,
+        addresses: &[(String, String)],
+    ) -> Result<(), PortWriteError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(StoreError::from)?;
+            sqlx::query("DELETE FROM net_ip_allocations WHERE port_id = $1")
+                .bind(port_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            for (subnet, ip) in addresses {
+                let row = sqlx::query(
+                    "INSERT INTO net_ip_allocations (subnet_id, ip_address, port_id) VALUES ($1, $2, $3)",
+                )
+                .bind(subnet)
+                .bind(ip)
+                .bind(port_id)
+                .execute(&mut *tx)
+                .await;
+                match row.map_err(StoreError::from) {
+                    Err(StoreError::Duplicate(_)) => {
+                        return Err(PortWriteError::IpInUse(subnet.clone(), ip.clone()));
+                    }
+                    other => other?,
+                };
+            }
+            sqlx::query("UPDATE net_objects SET body = $1, updated_at = $2 WHERE id = $3")
+                .bind(body)
+                .bind(now())
+                .bind(port_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
             tx.commit().await.map_err(StoreError::from)?;
             Ok(())
         })

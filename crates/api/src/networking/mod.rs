@@ -87,7 +87,8 @@ async fn versions(State(s): State<ApiState>, h: HeaderMap) -> Json<Value> {
         "links": [{"rel": "self", "href": format!("{base}/networking/v2.0/")}]}]}))
 }
 
-async fn resources(State(s): State<ApiState>, h: HeaderMap) -> Json<Value> {
+/// Like Neutron, only the version list is public; `/v2.0` needs a token.
+async fn resources(State(s): State<ApiState>, Caller(_ctx): Caller, h: HeaderMap) -> Json<Value> {
     let base = base_url(s.public_url.as_deref(), &h);
     let resources: Vec<Value> = COLLECTIONS
         .iter()

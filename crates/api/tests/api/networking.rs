@@ -885,3 +885,227 @@ gateway_tests! {
         assert_eq!(listed, addrs, "the list agrees with the replies");
     }
 }
+
+/// Where a reply differs from Neutron's error (this status, this type if
+/// given, a NeutronError body): a line saying so, for tests that try many
+/// requests and report every difference at once.
+fn deviation(what: &str, r: &Reply, status: u16, ty: Option<&str>) -> Option<String> {
+    let got_ty = r.body["NeutronError"]["type"].as_str();
+    let ok = r.status.as_u16() == status
+        && got_ty.is_some()
+        && r.body["NeutronError"]["message"].as_str().is_some_and(|m| !m.is_empty())
+        && ty.is_none_or(|t| got_ty == Some(t));
+    (!ok).then(|| {
+        let want = ty.map(|t| format!("{status} {t}")).unwrap_or_else(|| status.to_string());
+        format!("{what}: want {want}, got {} {}", r.status.as_u16(), r.body)
+    })
+}
+
+#[track_caller]
+fn assert_no_deviations(found: Vec<String>) {
+    assert!(found.is_empty(), "{} deviation(s):\n{}", found.len(), found.join("\n"));
+}
+
+// Beyond the basics: Neutron's refusals of bad list parameters, read-only
+// attributes and conflicting pools; what a delete gives back.
+gateway_tests! {
+    async fn list_parameter_errors(gw: &Gateway) {
+        for name in ["a", "b", "c"] {
+            net(gw, MEMBER, name).await;
+        }
+        let r = gw.neutron(MEMBER, Method::GET, "/networks?limit=0", None).await;
+        assert_eq!(items(&r, "networks").len(), 3, "{}", r.body);
+        assert!(r.body.get("networks_links").is_none(), "limit=0 is no limit: {}", r.body);
+        // Neutron: "Limit must be an integer 0 or greater"; get_sorts:
+        // unknown keys, unknown directions and unpaired keys/directions.
+        let mut found = Vec::new();
+        for q in ["limit=-1", "limit=abc", "sort_key=bogus&sort_dir=asc", "sort_key=name&sort_dir=sideways", "sort_key=name"] {
+            let r = gw.neutron(MEMBER, Method::GET, &format!("/networks?{q}"), None).await;
+            found.extend(deviation(&format!("GET /networks?{q}"), &r, 400, None));
+        }
+        assert_no_deviations(found);
+    }
+
+    async fn unknown_filters_are_refused(gw: &Gateway) {
+        // Neutron validates filters (filter_validation, on by default):
+        // "['bogus'] is invalid attribute for filtering".
+        net(gw, MEMBER, "n").await;
+        let mut found = Vec::new();
+        for path in ["/networks?bogus=1", "/subnets?bogus=1", "/ports?bogus=1"] {
+            let r = gw.neutron(MEMBER, Method::GET, path, None).await;
+            found.extend(deviation(&format!("GET {path}"), &r, 400, None));
+        }
+        assert_no_deviations(found);
+    }
+
+    async fn read_only_attributes_and_bad_values_are_refused(gw: &Gateway) {
+        let n = net(gw, MEMBER, "n").await;
+        let other = net(gw, MEMBER, "other").await;
+        let sn = s(&subnet(gw, MEMBER, &n, "10.0.0.0/24").await["id"]);
+        let p = s(&port(gw, MEMBER, json!({"network_id": n})).await["id"]);
+        let long = "x".repeat(256);
+        let foreign = s(&subnet(gw, MEMBER, &other, "10.7.0.0/24").await["id"]);
+        let cases = [
+            (Method::PUT, format!("/networks/{n}"), json!({"network": {"id": UNKNOWN}})),
+            (Method::PUT, format!("/networks/{n}"), json!({"network": {"tenant_id": "p2"}})),
+            (Method::PUT, format!("/networks/{n}"), json!({"network": {"project_id": "p2"}})),
+            (Method::PUT, format!("/networks/{n}"), json!({"network": {"status": "DOWN"}})),
+            (Method::PUT, format!("/subnets/{sn}"), json!({"subnet": {"cidr": "10.9.0.0/24"}})),
+            (Method::PUT, format!("/subnets/{sn}"), json!({"subnet": {"network_id": other}})),
+            (Method::PUT, format!("/subnets/{sn}"), json!({"subnet": {"ip_version": 6}})),
+            (Method::PUT, format!("/ports/{p}"), json!({"port": {"network_id": other}})),
+            (Method::POST, "/networks".to_string(), json!({"network": {"name": long}})),
+            (Method::POST, "/ports".to_string(), json!({"port": {"name": "no network"}})),
+            // A subnet of another network is no place for this network's port.
+            (Method::POST, "/ports".to_string(), json!({"port": {"network_id": n, "fixed_ips": [{"subnet_id": foreign}]}})),
+        ];
+        let mut found = Vec::new();
+        for (method, path, body) in cases {
+            let r = gw.neutron(MEMBER, method.clone(), &path, Some(body.clone())).await;
+            found.extend(deviation(&format!("{method} {path} {body}"), &r, 400, None));
+        }
+        // Unchanged.
+        let r = gw.neutron(MEMBER, Method::GET, &format!("/networks/{n}"), None).await;
+        let v = &r.ok(200)["network"];
+        if (v["id"].as_str(), v["project_id"].as_str(), v["status"].as_str()) != (Some(n.as_str()), Some("p1"), Some("ACTIVE")) {
+            found.push(format!("network changed: {v}"));
+        }
+        let r = gw.neutron(MEMBER, Method::GET, &format!("/subnets/{sn}"), None).await;
+        let v = &r.ok(200)["subnet"];
+        if (v["cidr"].as_str(), v["network_id"].as_str(), v["ip_version"].as_i64()) != (Some("10.0.0.0/24"), Some(n.as_str()), Some(4)) {
+            found.push(format!("subnet changed: {v}"));
+        }
+        let r = gw.neutron(MEMBER, Method::GET, &format!("/ports?network_id={n}"), None).await;
+        if ids(&r, "ports") != [p.clone()] || r.body["ports"][0]["network_id"] != n.as_str() {
+            found.push(format!("ports changed: {}", r.body));
+        }
+        assert_no_deviations(found);
+        // Stated values are kept.
+        let down = create_network(gw, MEMBER, json!({"name": "down", "admin_state_up": false, "description": "d"})).await;
+        assert_eq!((down["admin_state_up"].clone(), down["description"].clone()), (json!(false), json!("d")));
+    }
+
+    async fn allocation_pool_conflicts(gw: &Gateway) {
+        let n = net(gw, MEMBER, "n").await;
+        let base = json!({"network_id": n, "cidr": "10.0.0.0/24", "ip_version": 4});
+        let with = |extra: Value| {
+            let mut b = base.clone();
+            b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            b
+        };
+        // Neutron's exceptions: GatewayConflictWithAllocationPools and
+        // OverlappingAllocationPools are conflicts (409); InvalidAllocationPool
+        // and OutOfBoundsAllocationPool are bad requests (400).
+        let cases = [
+            (json!({"gateway_ip": "10.0.0.1", "allocation_pools": [{"start": "10.0.0.1", "end": "10.0.0.20"}]}), 409, "GatewayConflictWithAllocationPools"),
+            (json!({"allocation_pools": [{"start": "10.0.0.10", "end": "10.0.0.20"}, {"start": "10.0.0.15", "end": "10.0.0.30"}]}), 409, "OverlappingAllocationPools"),
+            (json!({"allocation_pools": [{"start": "10.0.0.30", "end": "10.0.0.20"}]}), 400, "InvalidAllocationPool"),
+            (json!({"allocation_pools": [{"start": "10.0.1.2", "end": "10.0.1.9"}]}), 400, "OutOfBoundsAllocationPool"),
+        ];
+        let mut found = Vec::new();
+        for (extra, status, ty) in cases {
+            let r = create_subnet(gw, MEMBER, with(extra.clone())).await;
+            found.extend(deviation(&format!("POST /subnets with {extra}"), &r, status, Some(ty)));
+        }
+        let r = gw.neutron(MEMBER, Method::GET, &format!("/subnets?network_id={n}"), None).await;
+        if !items(&r, "subnets").is_empty() {
+            found.push(format!("refused subnets were created: {}", r.body));
+        }
+        assert_no_deviations(found);
+        // Two pools, both used.
+        let sn = create_subnet(gw, MEMBER, with(json!({"allocation_pools": [{"start": "10.0.0.10", "end": "10.0.0.10"}, {"start": "10.0.0.20", "end": "10.0.0.20"}]}))).await.ok(201)["subnet"].clone();
+        assert_eq!(sn["allocation_pools"].as_array().map(Vec::len), Some(2), "{sn}");
+        let a = port_ip(&port(gw, MEMBER, json!({"network_id": n})).await);
+        let b = port_ip(&port(gw, MEMBER, json!({"network_id": n})).await);
+        assert_eq!(sorted(vec![a, b]), ["10.0.0.10", "10.0.0.20"]);
+        let r = create_port(gw, MEMBER, json!({"network_id": n})).await;
+        neutron_error_type(&r, 409, "IpAddressGenerationFailure");
+    }
+
+    async fn deletes_release_segments_addresses_and_macs(gw: &Gateway) {
+        // A VNI is free again once its network is gone.
+        let first = create_network(gw, ADMIN, json!({"name": "first"})).await;
+        let vni = first["provider:segmentation_id"].as_u64().unwrap_or_else(|| panic!("{first}"));
+        let r = gw.neutron(ADMIN, Method::DELETE, &format!("/networks/{}", s(&first["id"])), None).await;
+        assert_eq!(r.status.as_u16(), 204, "{}", r.body);
+        let again = create_network(gw, ADMIN, json!({"name": "again", "provider:network_type": "vxlan", "provider:segmentation_id": vni})).await;
+        assert_eq!(again["provider:segmentation_id"], vni);
+
+        // A deleted port's MAC may be asked for again.
+        let n = net(gw, MEMBER, "n").await;
+        subnet(gw, MEMBER, &n, "10.0.0.0/24").await;
+        let p = port(gw, MEMBER, json!({"network_id": n})).await;
+        let mac = s(&p["mac_address"]);
+        let r = gw.neutron(MEMBER, Method::DELETE, &format!("/ports/{}", s(&p["id"])), None).await;
+        assert_eq!(r.status.as_u16(), 204, "{}", r.body);
+        let back = port(gw, MEMBER, json!({"network_id": n, "mac_address": mac})).await;
+        assert_eq!(back["mac_address"], mac.as_str());
+    }
+
+    async fn macs_are_unique_per_network(gw: &Gateway) {
+        // Neutron's ports table is unique on (network_id, mac_address): the
+        // same MAC on another network is allowed, on the same one it is not.
+        let n = net(gw, MEMBER, "n").await;
+        subnet(gw, MEMBER, &n, "10.0.0.0/24").await;
+        let m = net(gw, MEMBER, "m").await;
+        subnet(gw, MEMBER, &m, "10.0.0.0/24").await;
+        let p = port(gw, MEMBER, json!({"network_id": n})).await;
+        let mac = s(&p["mac_address"]);
+        let r = create_port(gw, MEMBER, json!({"network_id": n, "mac_address": mac})).await;
+        neutron_error_type(&r, 409, "MacAddressInUse");
+        let twin = port(gw, MEMBER, json!({"network_id": m, "mac_address": mac})).await;
+        assert_eq!(twin["mac_address"], mac.as_str());
+    }
+
+    async fn port_fixed_ips_update_moves_the_address(gw: &Gateway) {
+        let n = net(gw, MEMBER, "n").await;
+        let sn = s(&subnet(gw, MEMBER, &n, "10.0.0.0/24").await["id"]);
+        let p = port(gw, MEMBER, json!({"network_id": n, "fixed_ips": [{"ip_address": "10.0.0.50"}]})).await;
+        let id = s(&p["id"]);
+        let r = gw.neutron(MEMBER, Method::PUT, &format!("/ports/{id}"), Some(json!({"port": {"fixed_ips": [{"ip_address": "10.0.0.60"}]}}))).await;
+        assert_eq!(r.ok(200)["port"]["fixed_ips"], json!([{"subnet_id": sn, "ip_address": "10.0.0.60"}]));
+        let r = gw.neutron(MEMBER, Method::GET, &format!("/ports/{id}"), None).await;
+        assert_eq!(port_ip(&r.ok(200)["port"]), "10.0.0.60");
+        let r = create_port(gw, MEMBER, json!({"network_id": n, "fixed_ips": [{"ip_address": "10.0.0.60"}]})).await;
+        neutron_error_type(&r, 409, "IpAddressAlreadyAllocated");
+        let freed = port(gw, MEMBER, json!({"network_id": n, "fixed_ips": [{"ip_address": "10.0.0.50"}]})).await;
+        assert_eq!(port_ip(&freed), "10.0.0.50");
+        // An address taken by another port cannot be moved to.
+        let r = gw.neutron(MEMBER, Method::PUT, &format!("/ports/{id}"), Some(json!({"port": {"fixed_ips": [{"ip_address": "10.0.0.50"}]}}))).await;
+        neutron_error_type(&r, 409, "IpAddressAlreadyAllocated");
+        let r = gw.neutron(MEMBER, Method::GET, &format!("/ports?network_id={n}"), None).await;
+        assert_eq!(items(&r, "ports").len(), 2, "{}", r.body);
+    }
+
+    async fn project_filters_and_tokens(gw: &Gateway) {
+        let mine = net(gw, MEMBER, "mine").await;
+        let theirs = net(gw, OTHER, "theirs").await;
+        for key in ["project_id", "tenant_id"] {
+            let r = gw.neutron(ADMIN, Method::GET, &format!("/networks?{key}=p2"), None).await;
+            assert_eq!(ids(&r, "networks"), std::slice::from_ref(&theirs), "admin filters by {key}");
+            let r = gw.neutron(ADMIN, Method::GET, &format!("/networks?{key}=p1"), None).await;
+            assert_eq!(ids(&r, "networks"), std::slice::from_ref(&mine), "admin filters by {key}");
+            let r = gw.neutron(MEMBER, Method::GET, &format!("/networks?{key}=p2"), None).await;
+            assert!(items(&r, "networks").is_empty(), "a member's filter does not widen its view: {}", r.body);
+        }
+        // Everything under /v2.0 needs a valid token (Neutron's paste
+        // pipeline puts authtoken before /v2.0); only `/` is public.
+        let mut found = Vec::new();
+        for path in ["/networking/v2.0", "/networking/v2.0/extensions", "/networking/v2.0/networks", "/networking/v2.0/subnets", "/networking/v2.0/ports"] {
+            for token in [None, Some("wrong")] {
+                let r = gw.raw(Method::GET, path, token, None).await;
+                if r.status.as_u16() != 401 {
+                    found.push(format!("GET {path} with token {token:?}: want 401, got {} {}", r.status.as_u16(), r.body));
+                }
+            }
+        }
+        let r = gw.raw(Method::POST, "/networking/v2.0/networks", None, Some(json!({"network": {"name": "anon"}}).to_string())).await;
+        if r.status.as_u16() != 401 {
+            found.push(format!("POST /networks without a token: want 401, got {} {}", r.status.as_u16(), r.body));
+        }
+        let r = gw.neutron(ADMIN, Method::GET, "/networks?name=anon", None).await;
+        assert!(items(&r, "networks").is_empty(), "{}", r.body);
+        assert_no_deviations(found);
+    }
+
+}

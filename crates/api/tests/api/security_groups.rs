@@ -421,7 +421,7 @@ gateway_tests! {
         let r = call(gw, MEMBER, Method::GET, "/security-groups?sort_key=name&sort_dir=asc&fields=name", None).await;
         let names: Vec<String> = items(&r, "security_groups").iter().map(|g| s(&g["name"])).collect();
         assert_eq!(names, ["a", "b", "c", "default"]);
-        let r = call(gw, MEMBER, Method::GET, "/security-groups?sort_key=name&limit=2", None).await;
+        let r = call(gw, MEMBER, Method::GET, "/security-groups?sort_key=name&sort_dir=asc&limit=2", None).await;
         assert_eq!(items(&r, "security_groups").len(), 2);
         assert!(r.body["security_groups_links"].is_array(), "{}", r.body);
         let r = call(gw, MEMBER, Method::GET, "/security-group-rules?direction=ingress", None).await;

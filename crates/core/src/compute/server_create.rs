@@ -6,7 +6,8 @@
 //! the top project), `flavor`, `image` (copied into the pod on first use),
 //! `keypair`, `volumes` (the pod's IDs of the volumes it boots from or
 //! attaches; volumes it asks to be made are made, see [`super::boot_source`]),
-//! `group` (the pod's copy of its server group), `server`. `record`,
+//! `group` (the pod's copy of its server group), `ports` (the pod's copies
+//! of its top ports, see [`crate::networking::server_ports`]), `server`. `record`,
 //! `volumes` and `server` have undos that remove something; `group` settles
 //! a copy left half-made; the others make shared objects that later servers
 //! reuse. The bottom server is named after the top ID, and its routing row
@@ -30,6 +31,7 @@ use super::server_bottom::{session_err, step_err, store_err};
 use super::server_groups::{AFFINITY, live};
 use super::translate::{ServerFacts, metadata_key};
 use crate::App;
+use crate::networking::server_ports::ServerPort;
 
 /// What a client asked for, already parsed.
 #[derive(Clone, Debug, Default)]
@@ -77,6 +79,9 @@ pub struct ServerCreate {
     pub group_id: Option<String>,
     #[serde(default)]
     pub bottom_group: Option<String>,
+    /// The top ports it uses (claimed before the saga) and their pod copies.
+    #[serde(default)]
+    pub ports: Vec<ServerPort>,
 }
 
 impl ServerCreate {
@@ -119,7 +124,8 @@ impl ServerCreate {
                     .await
             }
             6 => self.group_copy(app, &pod).await,
-            7 => self.create_bottom_server(app, &pod).await,
+            7 => app.materialize_ports(&pod, &self.project_id, &mut self.ports).await,
+            8 => self.create_bottom_server(app, &pod).await,
             _ => Ok(()),
         }
     }
@@ -271,11 +277,18 @@ impl ServerCreate {
         if let Some(k) = &self.bottom_key {
             server["key_name"] = json!(k);
         }
-        // Until the gateway's own networking lands, servers get no NIC:
-        // "auto" (and no answer) would pick one of the pod's networks, which
-        // the top knows nothing about.
-        let _ = &self.networks;
-        if mv >= Microversion::new(2, 37) {
+        // The pod's copies of the top ports, never a network of the pod's
+        // to allocate from: every address and MAC is the top's. Without
+        // ports, no NIC ("auto" would pick a pod network the top does not know).
+        let bottom_ports: Vec<Value> = self
+            .ports
+            .iter()
+            .filter_map(|p| p.bottom_port.as_ref())
+            .map(|b| json!({"port": b}))
+            .collect();
+        if !bottom_ports.is_empty() {
+            server["networks"] = json!(bottom_ports);
+        } else if mv >= Microversion::new(2, 37) {
             server["networks"] = json!("none");
         }
         if let Some(u) = &self.user_data {
@@ -332,8 +345,9 @@ impl ServerCreate {
 
     async fn undo_step(&mut self, app: &App, step: usize) -> Result<(), StepError> {
         match step {
-            // Its membership goes with the row.
+            // Its membership goes with the row; its top ports are given back.
             0 => {
+                app.release_ports(&self.project_id, &self.top_id).await.map_err(store_err)?;
                 app.store.resource_delete(&self.top_id).await.map_err(store_err)?;
                 Ok(())
             }
@@ -348,6 +362,10 @@ impl ServerCreate {
                 app.settle_group_copy(&pod, &group, &self.project_id).await
             }
             7 => {
+                let pod = self.pod(app).await?;
+                app.unmaterialize_ports(&pod, &self.project_id, &self.top_id).await
+            }
+            8 => {
                 let pod = self.pod(app).await?;
                 delete_bottom_server(app, &pod, &self.project_id, &self.top_id).await?;
                 if let Some(r) = app
@@ -371,7 +389,7 @@ impl Saga for ServerCreate {
     type Ctx = App;
     const NAME: &'static str = "server_create";
     const STEPS: &'static [&'static str] =
-        &["record", "project", "flavor", "image", "keypair", "volumes", "group", "server"];
+        &["record", "project", "flavor", "image", "keypair", "volumes", "group", "ports", "server"];
 
     fn run<'a>(&'a mut self, ctx: &'a App, step: usize) -> StepFuture<'a> {
         Box::pin(self.run_step(ctx, step))
@@ -429,15 +447,6 @@ impl App {
         if image_id.is_none() && !devices.iter().any(|d| d.is_boot()) {
             return Err(Error::bad_request("Missing imageRef attribute"));
         }
-        match &spec.networks {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) if s == "auto" || s == "none" => {}
-            Some(_) => {
-                return Err(Error::bad_request(
-                    "Networks by ID or port are not supported yet: the gateway's networking is not there; use networks \"none\" or \"auto\" (no NIC).",
-                ));
-            }
-        }
         if let Some(k) = &spec.key_name {
             self.keypair_get(ctx, k)
                 .await
@@ -457,8 +466,12 @@ impl App {
             }),
         };
         let pod = self.choose_pod_for(&needs).await?;
+        let top_id = uuid::Uuid::new_v4().to_string();
+        // Last, so nothing above can fail after the ports were taken; the
+        // saga's `record` undo gives them back if the create fails.
+        let ports = self.claim_server_ports(ctx, &top_id, spec.networks.as_ref()).await?;
         let state = ServerCreate {
-            top_id: uuid::Uuid::new_v4().to_string(),
+            top_id,
             project_id: project.clone(),
             user_id: ctx.auth.user_id.clone(),
             pod_id: pod.pod_id,
@@ -478,6 +491,7 @@ impl App {
             devices,
             group_id: group.map(|(g, _)| g.id),
             bottom_group: None,
+            ports,
         };
         let state = self.run_inline(&project, state, &pod).await?;
         let view = json!({"id": state.top_id, "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]});

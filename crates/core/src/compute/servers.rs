@@ -45,7 +45,8 @@ impl App {
                 f
             }
         };
-        let with_volumes = bottoms.into_iter().any(|s| {
+        let bottoms_vec: Vec<&Value> = bottoms.into_iter().collect();
+        let with_volumes = bottoms_vec.iter().any(|s| {
             s["os-extended-volumes:volumes_attached"].as_array().is_some_and(|v| !v.is_empty())
         });
         let volumes = if with_volumes {
@@ -58,7 +59,25 @@ impl App {
         } else {
             HashMap::new()
         };
-        Ok(TopNames { flavors: (*flavors).clone(), volumes })
+        let with_addresses =
+            bottoms_vec.iter().any(|s| s["addresses"].as_object().is_some_and(|a| !a.is_empty()));
+        let networks = if with_addresses {
+            self.store
+                .net_object_list("network", &tricircle_store::NetFilter::default())
+                .await?
+                .into_iter()
+                .map(|n| {
+                    let name = serde_json::from_str::<Value>(&n.body)
+                        .ok()
+                        .and_then(|b| b["name"].as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    (n.id, name)
+                })
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        Ok(TopNames { flavors: (*flavors).clone(), volumes, networks })
     }
 
     /// The pod's ID of a server, from memory when read in the last
@@ -263,7 +282,8 @@ pub(super) fn unknown_or_building(row: &ResourceRow, facts: &ServerFacts, pod: &
 }
 
 /// Deleting a server: `bottom` (ask the pod to delete its copy; already gone
-/// is fine) then `forget` (the routing and the top's row).
+/// is fine), `ports` (the pod's copies of its ports; its top ports deleted
+/// or unbound), then `forget` (the routing and the top's row).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ServerDelete {
     pub top_id: String,
@@ -282,6 +302,12 @@ impl ServerDelete {
             .ok_or_else(|| StepError::fatal("the pod was deleted"))?;
         match step {
             0 => delete_bottom_server(app, &pod, &self.project_id, &self.top_id).await,
+            // The pod's copies of its ports, then the top ports themselves
+            // (deleted when made for it, unbound otherwise).
+            1 => {
+                app.unmaterialize_ports(&pod, &self.project_id, &self.top_id).await?;
+                app.release_ports(&self.project_id, &self.top_id).await.map_err(|e| retry(&e))
+            }
             _ => {
                 if let Some(r) = app
                     .store
@@ -302,7 +328,7 @@ impl ServerDelete {
 impl Saga for ServerDelete {
     type Ctx = App;
     const NAME: &'static str = "server_delete";
-    const STEPS: &'static [&'static str] = &["bottom", "forget"];
+    const STEPS: &'static [&'static str] = &["bottom", "ports", "forget"];
 
     fn run<'a>(&'a mut self, ctx: &'a App, step: usize) -> StepFuture<'a> {
         Box::pin(self.step(ctx, step))

@@ -39,6 +39,9 @@ pub struct TopNames {
     pub flavors: HashMap<String, String>,
     /// Top volume IDs by the pod's volume IDs.
     pub volumes: HashMap<String, String>,
+    /// Top network names by top network ID: a pod's copy of a network is
+    /// named after the top ID, which is how the pod keys `addresses`.
+    pub networks: HashMap<String, String>,
 }
 
 /// A host name from a display name, as Nova derives one: lower case,
@@ -107,6 +110,13 @@ pub fn server_to_top(
         // once the group was deleted.
         let top = facts.group_id.iter().filter(|_| !groups.is_empty()).map(|g| json!(g));
         *groups = top.collect();
+    }
+    if let Some(Value::Object(addresses)) = s.get_mut("addresses") {
+        let taken = std::mem::take(addresses);
+        for (key, ips) in taken {
+            let key = names.networks.get(&key).cloned().unwrap_or(key);
+            addresses.insert(key, ips);
+        }
     }
     if s.contains_key("key_name") {
         s.insert("key_name".into(), json!(facts.key_name));

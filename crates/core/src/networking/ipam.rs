@@ -119,11 +119,19 @@ pub fn check_pools(net: &IpNet, pools: &[Pool], gateway: Option<IpAddr>) -> Resu
     let mut sorted: Vec<&Pool> = pools.iter().collect();
     sorted.sort_by_key(|p| as_u128(p.start));
     for p in &sorted {
-        if !net.contains(&p.start) || !net.contains(&p.end) || as_u128(p.start) > as_u128(p.end) {
-            return Err(bad(format!(
+        if as_u128(p.start) > as_u128(p.end) || p.start.is_ipv4() != p.end.is_ipv4() {
+            return Err(Error::bad_request(format!(
+                "The allocation pool {}-{} is not valid.",
+                p.start, p.end
+            ))
+            .with_type("InvalidAllocationPool"));
+        }
+        if !net.contains(&p.start) || !net.contains(&p.end) {
+            return Err(Error::bad_request(format!(
                 "The allocation pool {}-{} spans beyond the subnet cidr {net}.",
                 p.start, p.end
-            )));
+            ))
+            .with_type("OutOfBoundsAllocationPool"));
         }
         if let Some(g) = gateway
             && as_u128(p.start) <= as_u128(g)
@@ -138,10 +146,11 @@ pub fn check_pools(net: &IpNet, pools: &[Pool], gateway: Option<IpAddr>) -> Resu
     }
     for w in sorted.windows(2) {
         if as_u128(w[0].end) >= as_u128(w[1].start) {
-            return Err(bad(format!(
-                "Found overlapping allocation pools: {}-{} and {}-{}.",
+            return Err(Error::conflict(format!(
+                "Found overlapping allocation pools: {}-{} and {}-{} for subnet {net}.",
                 w[0].start, w[0].end, w[1].start, w[1].end
-            )));
+            ))
+            .with_type("OverlappingAllocationPools"));
         }
     }
     Ok(())
@@ -220,7 +229,12 @@ mod tests {
             Pool { start: ip("10.0.0.2"), end: ip("10.0.0.9") },
             Pool { start: ip("10.0.0.9"), end: ip("10.0.0.20") },
         ];
-        assert!(check_pools(&net, &overlapping, None).is_err());
+        assert_eq!(check_pools(&net, &overlapping, None).unwrap_err().status(), 409);
+        let reversed = [Pool { start: ip("10.0.0.9"), end: ip("10.0.0.2") }];
+        assert_eq!(
+            check_pools(&net, &reversed, None).unwrap_err().type_name(),
+            Some("InvalidAllocationPool")
+        );
         let with_gw = [Pool { start: ip("10.0.0.1"), end: ip("10.0.0.9") }];
         assert_eq!(check_pools(&net, &with_gw, Some(ip("10.0.0.1"))).unwrap_err().status(), 409);
     }

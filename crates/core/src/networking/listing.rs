@@ -118,6 +118,31 @@ fn compare_values(a: &Value, b: &Value) -> Ordering {
     }
 }
 
+fn invalid(msg: String) -> Error {
+    Error::bad_request(msg).with_type("HTTPBadRequest")
+}
+
+/// Filters and sort keys must name attributes of the resource (Neutron's
+/// filter validation); with nothing to list there is nothing to check against.
+fn check_parameters(attributes: &[&str], views: &[Value], q: &ListQuery) -> Result<()> {
+    let keys = q.all("sort_key");
+    if keys.len() != q.all("sort_dir").len() {
+        return Err(invalid("The number of sort_keys and sort_dirs must be same".into()));
+    }
+    if attributes.is_empty() && views.is_empty() {
+        return Ok(());
+    }
+    let known = |k: &str| attributes.contains(&k) || views.iter().any(|v| v.get(k).is_some());
+    let short = |k: &str| tricircle_common::ids::truncate_for_message(k).to_string();
+    if let Some(k) = keys.iter().find(|k| !known(k)) {
+        return Err(invalid(format!("[{}] is invalid attribute for sort_key", short(k))));
+    }
+    if let Some((k, _)) = q.0.iter().find(|(k, _)| !RESERVED.contains(&k.as_str()) && !known(k)) {
+        return Err(invalid(format!("[{}] is invalid attribute for filtering", short(k))));
+    }
+    Ok(())
+}
+
 /// The list body `{collection: [...], collection_links: [...]}`; `views`
 /// are full views in creation order, `link_base` the collection's URL.
 pub fn list_body(
@@ -127,6 +152,20 @@ pub fn list_body(
     link_base: &str,
     max_limit: u32,
 ) -> Result<Value> {
+    list_body_of(collection, &[], views, q, link_base, max_limit)
+}
+
+/// [`list_body`] for a resource whose `attributes` are known, so filters
+/// and sort keys are checked even when nothing is listed.
+pub fn list_body_of(
+    collection: &str,
+    attributes: &[&str],
+    views: Vec<Value>,
+    q: &ListQuery,
+    link_base: &str,
+    max_limit: u32,
+) -> Result<Value> {
+    check_parameters(attributes, &views, q)?;
     let mut items: Vec<Value> = views.into_iter().filter(|v| matches(v, q)).collect();
     let keys = q.all("sort_key");
     let dirs = q.all("sort_dir");

@@ -14,6 +14,7 @@ pub mod listing;
 pub mod networks;
 pub mod ports;
 pub mod security_groups;
+pub mod server_ports;
 pub mod subnets;
 
 use chrono::{DateTime, Utc};
@@ -70,6 +71,14 @@ pub(crate) fn known_attributes(b: &Map<String, Value>, allowed: &[&str]) -> Resu
     }
     let names = tricircle_common::ids::truncate_for_message(&unknown.join(", ")).to_string();
     Err(bad(format!("Unrecognized attribute(s) '{names}'")))
+}
+
+/// Refuse what an update may not change (the ID and the owner).
+pub(crate) fn not_read_only(b: &Map<String, Value>) -> Result<()> {
+    match ["id", "project_id", "tenant_id"].iter().find(|k| b.contains_key(**k)) {
+        Some(k) => Err(bad(format!("Cannot update read-only attribute {k}"))),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn str_field(b: &Map<String, Value>, key: &str) -> Result<Option<String>> {
@@ -150,6 +159,8 @@ pub(crate) fn body_of(obj: &NetObject) -> Result<Map<String, Value>> {
 
 /// Standard attributes every Neutron resource carries.
 pub(crate) fn with_standard_attributes(obj: &NetObject, mut view: Map<String, Value>) -> Value {
+    // The gateway's own bookkeeping (`tricircle:*`) is never shown.
+    view.retain(|k, _| !k.starts_with("tricircle:"));
     view.insert("id".into(), json!(obj.id));
     view.insert("project_id".into(), json!(obj.project_id));
     view.insert("tenant_id".into(), json!(obj.project_id));

@@ -8,10 +8,10 @@ use serde_json::{Map, Value, json};
 use tricircle_common::{Error, RequestContext, Result};
 use tricircle_store::{NetFilter, NetObject, Segment, StoreError};
 
-use super::listing::{ListQuery, list_body};
+use super::listing::{ListQuery, list_body_of};
 use super::{
     Caller, bad, body_object, body_of, bool_field, known_attributes, new_object, next_revision,
-    policy, short, str_field, string_list, target_project, with_standard_attributes,
+    not_read_only, policy, short, str_field, string_list, target_project, with_standard_attributes,
 };
 use crate::App;
 
@@ -48,6 +48,36 @@ const NETWORK_ATTRIBUTES: &[&str] = &[
     "project_id",
     "tenant_id",
     "tags",
+];
+
+/// Every attribute of the view (what lists may filter and sort on).
+const NETWORK_VIEW_ATTRIBUTES: &[&str] = &[
+    "id",
+    "name",
+    "project_id",
+    "tenant_id",
+    "description",
+    "tags",
+    "created_at",
+    "updated_at",
+    "revision_number",
+    "admin_state_up",
+    "status",
+    "subnets",
+    "shared",
+    "router:external",
+    "mtu",
+    "availability_zone_hints",
+    "availability_zones",
+    "ipv4_address_scope",
+    "ipv6_address_scope",
+    "port_security_enabled",
+    "qinq",
+    "vlan_transparent",
+    "is_default",
+    "provider:network_type",
+    "provider:physical_network",
+    "provider:segmentation_id",
 ];
 
 pub(crate) fn network_not_found(id: &str) -> Error {
@@ -140,7 +170,14 @@ impl App {
             .iter()
             .map(|n| network_view(n, subnets.get(&n.id).map_or(&[][..], Vec::as_slice), &caller))
             .collect::<Result<Vec<_>>>()?;
-        list_body("networks", views, q, link_base, self.settings.pagination_max_limit)
+        list_body_of(
+            "networks",
+            NETWORK_VIEW_ATTRIBUTES,
+            views,
+            q,
+            link_base,
+            self.settings.pagination_max_limit,
+        )
     }
 
     pub async fn network_show(&self, ctx: &RequestContext, id: &str) -> Result<Value> {
@@ -362,6 +399,7 @@ impl App {
         let caller = Caller::of(ctx)?;
         let b = body_object(body, "network")?;
         known_attributes(b, NETWORK_ATTRIBUTES)?;
+        not_read_only(b)?;
         if !caller.is_admin
             && let Some(k) = ADMIN_ONLY.iter().find(|k| b.contains_key(**k))
         {

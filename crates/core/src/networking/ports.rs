@@ -7,15 +7,15 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value, json};
 use tricircle_common::{Error, RequestContext, Result};
-use tricircle_store::{NetFilter, NetObject, PortWriteError};
+use tricircle_store::{NetFilter, NetObject, Page, PortWriteError, RoutingFilter};
 
 use super::ipam;
-use super::listing::{ListQuery, list_body};
+use super::listing::{ListQuery, list_body_of};
 use super::networks::network_not_found;
 use super::subnets::{SubnetFacts, subnet_not_found};
 use super::{
     Caller, bad, body_object, body_of, bool_field, known_attributes, new_object, next_revision,
-    policy, short, str_field, string_list, target_project, with_standard_attributes,
+    not_read_only, policy, short, str_field, string_list, target_project, with_standard_attributes,
 };
 use crate::App;
 
@@ -45,6 +45,35 @@ const PORT_ATTRIBUTES: &[&str] = &[
     "binding:vnic_type",
     "binding:profile",
     "tags",
+];
+
+/// Every attribute of the view (what lists may filter and sort on).
+const PORT_VIEW_ATTRIBUTES: &[&str] = &[
+    "id",
+    "name",
+    "project_id",
+    "tenant_id",
+    "description",
+    "tags",
+    "created_at",
+    "updated_at",
+    "revision_number",
+    "network_id",
+    "admin_state_up",
+    "status",
+    "mac_address",
+    "fixed_ips",
+    "device_id",
+    "device_owner",
+    "port_security_enabled",
+    "allowed_address_pairs",
+    "extra_dhcp_opts",
+    "security_groups",
+    "binding:host_id",
+    "binding:vnic_type",
+    "binding:profile",
+    "binding:vif_type",
+    "binding:vif_details",
 ];
 
 pub(crate) fn port_not_found(id: &str) -> Error {
@@ -124,6 +153,89 @@ impl App {
         }
     }
 
+    /// Each asked `fixed_ips` entry as a subnet of the network (and maybe
+    /// an address); with none asked, one address of the first subnet.
+    async fn resolve_addresses(
+        &self,
+        network_id: &str,
+        subnets: &[SubnetFacts],
+        asked: Option<&[AskedIp]>,
+    ) -> Result<Vec<(SubnetFacts, Option<IpAddr>)>> {
+        let mut wanted: Vec<(SubnetFacts, Option<IpAddr>)> = Vec::new();
+        match asked {
+            Some(entries) => {
+                for e in entries {
+                    let subnet = match (&e.subnet_id, e.ip) {
+                        (Some(sid), _) => match subnets.iter().find(|s| &s.id == sid) {
+                            Some(s) => s.clone(),
+                            None if self.store.net_object_get("subnet", sid).await?.is_some() => {
+                                return Err(bad(format!(
+                                    "Invalid input for operation: Failed to create port on network {network_id}, because fixed_ips included invalid subnet {}.",
+                                    tricircle_common::ids::truncate_for_message(sid)
+                                ))
+                                .with_type("InvalidInput"));
+                            }
+                            None => return Err(subnet_not_found(sid)),
+                        },
+                        (None, Some(ip)) => subnets.iter().find(|s| s.cidr.contains(&ip)).cloned().ok_or_else(|| {
+                            bad(format!("IP address {ip} is not a valid IP for any of the subnets on the specified network."))
+                                .with_type("InvalidIpForNetwork")
+                        })?,
+                        (None, None) => unreachable!("checked by asked_ips"),
+                    };
+                    if let Some(ip) = e.ip
+                        && (!subnet.cidr.contains(&ip) || ip == subnet.cidr.network())
+                    {
+                        return Err(bad(format!(
+                            "IP address {ip} is not a valid IP for the specified subnet."
+                        ))
+                        .with_type("InvalidIpForSubnet"));
+                    }
+                    wanted.push((subnet, e.ip));
+                }
+            }
+            // One address from the first subnet that has room.
+            None => {
+                if let Some(first) = subnets.first() {
+                    wanted.push((first.clone(), None));
+                }
+            }
+        }
+        Ok(wanted)
+    }
+
+    /// Free addresses for the entries without one, given what is taken.
+    fn pick_addresses(
+        network_id: &str,
+        wanted: &[(SubnetFacts, Option<IpAddr>)],
+        taken: &HashSet<IpAddr>,
+    ) -> Result<Vec<(String, String)>> {
+        let mut addresses: Vec<(String, String)> = Vec::new();
+        for (subnet, ip) in wanted {
+            let ip = match ip {
+                Some(ip) => *ip,
+                None => {
+                    let picked: HashSet<IpAddr> =
+                        addresses.iter().filter_map(|(_, a)| a.parse().ok()).collect();
+                    let taken: HashSet<IpAddr> = taken.union(&picked).copied().collect();
+                    // A random one of the lowest few free addresses, so
+                    // concurrent creates rarely race for the same one.
+                    let free = ipam::free_addresses(&subnet.pools, &taken, 8);
+                    if free.is_empty() {
+                        return Err(Error::conflict(format!(
+                            "No more IP addresses available on network {network_id}."
+                        ))
+                        .with_type("IpAddressGenerationFailure"));
+                    }
+                    let [r] = tricircle_common::random::bytes::<1>();
+                    free[r as usize % free.len()]
+                }
+            };
+            addresses.push((subnet.id.clone(), ip.to_string()));
+        }
+        Ok(addresses)
+    }
+
     pub async fn port_list(
         &self,
         ctx: &RequestContext,
@@ -148,7 +260,14 @@ impl App {
             ports.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         }
         let views = ports.iter().map(|p| port_view(p, &caller)).collect::<Result<Vec<_>>>()?;
-        list_body("ports", views, q, link_base, self.settings.pagination_max_limit)
+        list_body_of(
+            "ports",
+            PORT_VIEW_ATTRIBUTES,
+            views,
+            q,
+            link_base,
+            self.settings.pagination_max_limit,
+        )
     }
 
     pub async fn port_show(&self, ctx: &RequestContext, id: &str) -> Result<Value> {
@@ -184,41 +303,7 @@ impl App {
             .map(SubnetFacts::of)
             .collect::<Result<_>>()?;
         let asked = asked_ips(b)?;
-        // Resolve each asked entry to a subnet (and maybe an address).
-        let mut wanted: Vec<(SubnetFacts, Option<IpAddr>)> = Vec::new();
-        match &asked {
-            Some(entries) => {
-                for e in entries {
-                    let subnet = match (&e.subnet_id, e.ip) {
-                        (Some(sid), _) => subnets
-                            .iter()
-                            .find(|s| &s.id == sid)
-                            .cloned()
-                            .ok_or_else(|| subnet_not_found(sid))?,
-                        (None, Some(ip)) => subnets.iter().find(|s| s.cidr.contains(&ip)).cloned().ok_or_else(|| {
-                            bad(format!("IP address {ip} is not a valid IP for any of the subnets on the specified network."))
-                                .with_type("InvalidIpForNetwork")
-                        })?,
-                        (None, None) => unreachable!("checked by asked_ips"),
-                    };
-                    if let Some(ip) = e.ip
-                        && (!subnet.cidr.contains(&ip) || ip == subnet.cidr.network())
-                    {
-                        return Err(bad(format!(
-                            "IP address {ip} is not a valid IP for the specified subnet."
-                        ))
-                        .with_type("InvalidIpForSubnet"));
-                    }
-                    wanted.push((subnet, e.ip));
-                }
-            }
-            // One address from the first subnet that has room.
-            None => {
-                if let Some(first) = subnets.first() {
-                    wanted.push((first.clone(), None));
-                }
-            }
-        }
+        let wanted = self.resolve_addresses(&network_id, &subnets, asked.as_deref()).await?;
         let mut view = Map::new();
         view.insert("name".into(), json!(str_field(b, "name")?.unwrap_or_default()));
         view.insert("description".into(), json!(str_field(b, "description")?.unwrap_or_default()));
@@ -244,10 +329,25 @@ impl App {
             b.get("allowed_address_pairs").cloned().filter(Value::is_array).unwrap_or(json!([])),
         );
         view.insert("extra_dhcp_opts".into(), json!([]));
-        view.insert(
-            "security_groups".into(),
-            json!(string_list(b, "security_groups")?.unwrap_or_default()),
-        );
+        let secured = view["port_security_enabled"].as_bool().unwrap_or(true);
+        let groups = match string_list(b, "security_groups")? {
+            Some(groups) => {
+                if !secured && !groups.is_empty() {
+                    return Err(Error::conflict(
+                        "Port security must be enabled and port must have an IP address in order to use security groups.",
+                    )
+                    .with_type("PortSecurityAndIPRequiredForSecurityGroups"));
+                }
+                for g in &groups {
+                    self.security_group_show(ctx, g).await?;
+                }
+                groups
+            }
+            // Neutron puts a secured port in its project's default group.
+            None if secured => vec![self.default_security_group(&project).await?],
+            None => Vec::new(),
+        };
+        view.insert("security_groups".into(), json!(groups));
         view.insert(
             "binding:vnic_type".into(),
             json!(str_field(b, "binding:vnic_type")?.unwrap_or_else(|| "normal".into())),
@@ -266,7 +366,6 @@ impl App {
         view.insert("revision_number".into(), json!(1));
 
         for _ in 0..ALLOCATION_TRIES {
-            let mut addresses: Vec<(String, String)> = Vec::new();
             let ids: Vec<String> = wanted.iter().map(|(s, _)| s.id.clone()).collect();
             let taken: HashSet<IpAddr> = self
                 .store
@@ -275,28 +374,7 @@ impl App {
                 .into_iter()
                 .filter_map(|a| a.ip_address.parse().ok())
                 .collect();
-            for (subnet, ip) in &wanted {
-                let ip = match ip {
-                    Some(ip) => *ip,
-                    None => {
-                        let picked: HashSet<IpAddr> =
-                            addresses.iter().filter_map(|(_, a)| a.parse().ok()).collect();
-                        let taken: HashSet<IpAddr> = taken.union(&picked).copied().collect();
-                        // A random one of the lowest few free addresses, so
-                        // concurrent creates rarely race for the same one.
-                        let free = ipam::free_addresses(&subnet.pools, &taken, 8);
-                        if free.is_empty() {
-                            return Err(Error::conflict(format!(
-                                "No more IP addresses available on network {network_id}."
-                            ))
-                            .with_type("IpAddressGenerationFailure"));
-                        }
-                        let [r] = tricircle_common::random::bytes::<1>();
-                        free[r as usize % free.len()]
-                    }
-                };
-                addresses.push((subnet.id.clone(), ip.to_string()));
-            }
+            let addresses = Self::pick_addresses(&network_id, &wanted, &taken)?;
             let mac = asked_mac.clone().unwrap_or_else(random_mac);
             view.insert("mac_address".into(), json!(mac));
             view.insert(
@@ -345,11 +423,12 @@ impl App {
         let caller = Caller::of(ctx)?;
         let b = body_object(body, "port")?;
         known_attributes(b, PORT_ATTRIBUTES)?;
+        not_read_only(b)?;
         let p = self.port_visible(&caller, id).await?;
         if !caller.is_admin && BINDING_ADMIN.iter().any(|k| b.contains_key(*k)) {
             return Err(policy("rule:update_port:binding:host_id"));
         }
-        for key in ["fixed_ips", "mac_address", "network_id"] {
+        for key in ["mac_address", "network_id"] {
             if b.contains_key(key) {
                 return Err(bad(format!(
                     "Updating {key} of a port is not supported by the gateway yet: delete the port and create it again."
@@ -375,6 +454,9 @@ impl App {
             }
         }
         if let Some(v) = string_list(b, "security_groups")? {
+            for g in &v {
+                self.security_group_show(ctx, g).await?;
+            }
             view.insert("security_groups".into(), json!(v));
         }
         if let Some(v) = b.get("allowed_address_pairs").filter(|v| v.is_array()) {
@@ -384,10 +466,86 @@ impl App {
             view.insert("binding:profile".into(), v.clone());
         }
         next_revision(&mut view);
-        if !self.store.net_object_update(id, false, &Value::Object(view).to_string()).await? {
-            return Err(port_not_found(id));
+        match asked_ips(b)? {
+            Some(entries) => self.readdress(&p, view, &entries).await?,
+            None => {
+                if !self
+                    .store
+                    .net_object_update(id, false, &Value::Object(view).to_string())
+                    .await?
+                {
+                    return Err(port_not_found(id));
+                }
+            }
         }
         self.port_show(ctx, id).await
+    }
+
+    /// A `fixed_ips` update: the port's addresses replaced at once. Not for
+    /// a port a pod already has a copy of (its server holds the address).
+    async fn readdress(
+        &self,
+        p: &NetObject,
+        mut view: Map<String, Value>,
+        entries: &[AskedIp],
+    ) -> Result<()> {
+        let filter = RoutingFilter {
+            top_id: Some(p.id.clone()),
+            resource_type: Some("port".into()),
+            ..Default::default()
+        };
+        let copies = self.store.routing_list(&filter, &Page { limit: 1, marker: None }).await?;
+        if !copies.is_empty() {
+            return Err(Error::conflict(format!(
+                "Port {} is in use by a server; detach it before changing its fixed_ips.",
+                p.id
+            ))
+            .with_type("PortInUse"));
+        }
+        let network_id = p.network_id.clone().unwrap_or_default();
+        let subnets: Vec<SubnetFacts> = self
+            .subnets_of(&network_id)
+            .await?
+            .iter()
+            .map(SubnetFacts::of)
+            .collect::<Result<_>>()?;
+        let wanted = self.resolve_addresses(&network_id, &subnets, Some(entries)).await?;
+        for _ in 0..ALLOCATION_TRIES {
+            let ids: Vec<String> = wanted.iter().map(|(s, _)| s.id.clone()).collect();
+            // The port's own addresses are free to it: the write frees them first.
+            let taken: HashSet<IpAddr> = self
+                .store
+                .net_allocations_in(&ids)
+                .await?
+                .into_iter()
+                .filter(|a| a.port_id != p.id)
+                .filter_map(|a| a.ip_address.parse().ok())
+                .collect();
+            let addresses = Self::pick_addresses(&network_id, &wanted, &taken)?;
+            let fixed: Vec<Value> =
+                addresses.iter().map(|(s, ip)| json!({"subnet_id": s, "ip_address": ip})).collect();
+            view.insert("fixed_ips".into(), json!(fixed));
+            let body = Value::Object(view.clone()).to_string();
+            match self.store.net_port_readdress(&p.id, &body, &addresses).await {
+                Ok(()) => return Ok(()),
+                Err(PortWriteError::IpInUse(subnet, ip))
+                    if wanted.iter().any(|(s, a)| {
+                        s.id == subnet && a.map(|a| a.to_string()) == Some(ip.clone())
+                    }) =>
+                {
+                    return Err(Error::conflict(format!(
+                        "IP address {ip} already allocated in subnet {subnet}"
+                    ))
+                    .with_type("IpAddressAlreadyAllocated"));
+                }
+                Err(PortWriteError::IpInUse(..)) | Err(PortWriteError::MacInUse(_)) => continue,
+                Err(PortWriteError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Err(Error::unavailable(
+            "Unable to allocate an address: too many concurrent changes on this network; retry.",
+            "port readdress lost every race",
+        ))
     }
 
     pub async fn port_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {

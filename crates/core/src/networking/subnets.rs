@@ -8,11 +8,11 @@ use tricircle_common::{Error, RequestContext, Result};
 use tricircle_store::{NetFilter, NetObject, StoreError};
 
 use super::ipam::{self, Pool};
-use super::listing::{ListQuery, list_body};
+use super::listing::{ListQuery, list_body_of};
 use super::networks::network_not_found;
 use super::{
     Caller, bad, body_object, body_of, bool_field, known_attributes, new_object, next_revision,
-    policy, short, str_field, string_list, target_project, with_standard_attributes,
+    not_read_only, policy, short, str_field, string_list, target_project, with_standard_attributes,
 };
 use crate::App;
 
@@ -33,6 +33,32 @@ const SUBNET_ATTRIBUTES: &[&str] = &[
     "project_id",
     "tenant_id",
     "tags",
+];
+
+/// Every attribute of the view (what lists may filter and sort on).
+const SUBNET_VIEW_ATTRIBUTES: &[&str] = &[
+    "id",
+    "name",
+    "project_id",
+    "tenant_id",
+    "description",
+    "tags",
+    "created_at",
+    "updated_at",
+    "revision_number",
+    "network_id",
+    "ip_version",
+    "cidr",
+    "gateway_ip",
+    "allocation_pools",
+    "dns_nameservers",
+    "host_routes",
+    "enable_dhcp",
+    "ipv6_ra_mode",
+    "ipv6_address_mode",
+    "subnetpool_id",
+    "segment_id",
+    "service_types",
 ];
 
 pub(crate) fn subnet_not_found(id: &str) -> Error {
@@ -166,7 +192,14 @@ impl App {
             .filter(|s| caller.owns(s) || s.network_id.as_ref().is_some_and(|n| shared.contains(n)))
             .map(|s| Ok(with_standard_attributes(s, body_of(s)?)))
             .collect::<Result<Vec<_>>>()?;
-        list_body("subnets", views, q, link_base, self.settings.pagination_max_limit)
+        list_body_of(
+            "subnets",
+            SUBNET_VIEW_ATTRIBUTES,
+            views,
+            q,
+            link_base,
+            self.settings.pagination_max_limit,
+        )
     }
 
     pub async fn subnet_show(&self, ctx: &RequestContext, id: &str) -> Result<Value> {
@@ -270,6 +303,7 @@ impl App {
         let caller = Caller::of(ctx)?;
         let b = body_object(body, "subnet")?;
         known_attributes(b, SUBNET_ATTRIBUTES)?;
+        not_read_only(b)?;
         let s = self.subnet_visible(&caller, id).await?;
         if !caller.owns(&s) {
             return Err(policy("rule:update_subnet"));

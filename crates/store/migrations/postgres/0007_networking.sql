@@ -32,9 +32,13 @@ CREATE TABLE net_segments (
     PRIMARY KEY (network_type, physical_network, segmentation_id)
 );
 
+-- A MAC address is unique within a network (as in Neutron), whichever
+-- pod the port lives in.
 CREATE TABLE net_mac_addresses (
-    mac_address TEXT PRIMARY KEY NOT NULL,
-    port_id     TEXT NOT NULL REFERENCES net_objects (id) ON DELETE CASCADE
+    network_id  TEXT NOT NULL,
+    mac_address TEXT NOT NULL,
+    port_id     TEXT NOT NULL REFERENCES net_objects (id) ON DELETE CASCADE,
+    PRIMARY KEY (network_id, mac_address)
 );
 
 -- One address of a subnet belongs to at most one port, whichever pod the

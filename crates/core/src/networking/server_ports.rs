@@ -1,0 +1,371 @@
+//! A server's ports: top ports claimed (or made) for the server's
+//! `networks` before it is created, and their bottom copies made lazily in
+//! the server's pod (DESIGN §4 "Network"): the pod gets the network, the
+//! subnet and the port with the top's CIDR, address and MAC, each named
+//! after its top ID and recorded as a routing before the pod is asked, so a
+//! retry finds the earlier attempt. Nova in the pod is then given the bottom
+//! ports, never a network to allocate from, so every address stays the top's.
+//!
+//! Bottom subnets are made with DHCP off: a pod's DHCP port would take an
+//! address the top did not allocate.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tricircle_common::{Error, RequestContext, Result};
+use tricircle_jobs::StepError;
+use tricircle_pod_client::{PodError, PodRequest, PodSession, ServiceType};
+use tricircle_store::{NetFilter, NetObject, NewRouting, Pod, RoutingPatch, StoreError};
+
+use super::body_of;
+use crate::App;
+use crate::pod_sessions::pod_error;
+
+/// The hidden body key naming the server a port was made for (deleted with
+/// it, as Nova deletes the ports it made); never shown, never settable.
+pub(crate) const CREATED_FOR: &str = "tricircle:created_for";
+
+/// A top port a server uses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerPort {
+    pub top_port: String,
+    /// The pod's copy, once made.
+    #[serde(default)]
+    pub bottom_port: Option<String>,
+}
+
+fn store_err(e: impl std::fmt::Display) -> StepError {
+    StepError::retry(format!("database: {e}"))
+}
+
+fn perr(pod: &Pod) -> impl Fn(PodError) -> StepError + '_ {
+    move |e: PodError| StepError {
+        retryable: e.is_retryable(),
+        message: pod_error(pod, e).to_string(),
+    }
+}
+
+fn bad_network(msg: impl Into<String>) -> Error {
+    Error::bad_request(msg)
+}
+
+impl App {
+    /// Claim the top ports a server create asks for (`networks` as Nova
+    /// takes it): a port on each `{"uuid"}` network (at `fixed_ip` when
+    /// given), each `{"port"}` as it is. `"auto"`, `"none"` and no value
+    /// give no port. Errors read as Nova's.
+    pub async fn claim_server_ports(
+        &self,
+        ctx: &RequestContext,
+        server_id: &str,
+        networks: Option<&Value>,
+    ) -> Result<Vec<ServerPort>> {
+        let entries = match networks {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::String(s)) if s == "auto" || s == "none" => return Ok(Vec::new()),
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => {
+                return Err(bad_network(
+                    "Bad networks format: networks must be a list, \"auto\" or \"none\".",
+                ));
+            }
+        };
+        let mut claimed: Vec<ServerPort> = Vec::new();
+        for e in &entries {
+            let result = self.claim_one(ctx, server_id, e).await;
+            match result {
+                Ok(p) => claimed.push(p),
+                Err(err) => {
+                    // Give back what this request took so far.
+                    self.release_ports(&ctx.auth.project_id.clone().unwrap_or_default(), server_id)
+                        .await?;
+                    return Err(err);
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn claim_one(
+        &self,
+        ctx: &RequestContext,
+        server_id: &str,
+        e: &Value,
+    ) -> Result<ServerPort> {
+        if let Some(port_id) = e.get("port").and_then(Value::as_str) {
+            let port = self.port_show(ctx, port_id).await.map_err(|_| {
+                Error::not_found("Port", tricircle_common::ids::truncate_for_message(port_id))
+            })?;
+            if !port["device_id"].as_str().unwrap_or_default().is_empty() {
+                return Err(Error::conflict(format!("Port {port_id} is still in use.")));
+            }
+            let body = json!({"port": {"device_id": server_id, "device_owner": "compute:nova"}});
+            self.port_update(ctx, port_id, &body).await?;
+            return Ok(ServerPort { top_port: port_id.to_string(), bottom_port: None });
+        }
+        let Some(net) = e.get("uuid").and_then(Value::as_str) else {
+            return Err(bad_network(
+                "Bad networks format: each entry needs a uuid (network) or a port.",
+            ));
+        };
+        let mut port =
+            json!({"network_id": net, "device_id": server_id, "device_owner": "compute:nova"});
+        if let Some(ip) = e.get("fixed_ip").and_then(Value::as_str) {
+            port["fixed_ips"] = json!([{"ip_address": ip}]);
+        }
+        let created = match self.port_create(ctx, &json!({"port": port})).await {
+            Ok(p) => p,
+            Err(err) if err.type_name() == Some("NetworkNotFound") => {
+                return Err(bad_network(format!(
+                    "Network {} could not be found.",
+                    tricircle_common::ids::truncate_for_message(net)
+                )));
+            }
+            Err(err) => return Err(err),
+        };
+        let id = created["id"].as_str().unwrap_or_default().to_string();
+        if let Some(obj) = self.store.net_object_get("port", &id).await? {
+            let mut body = body_of(&obj)?;
+            body.insert(CREATED_FOR.into(), json!(server_id));
+            self.store.net_object_update(&id, false, &Value::Object(body).to_string()).await?;
+        }
+        Ok(ServerPort { top_port: id, bottom_port: None })
+    }
+
+    /// The top ports a server holds.
+    async fn ports_of_server(&self, project_id: &str, server_id: &str) -> Result<Vec<NetObject>> {
+        let filter = NetFilter { project_id: Some(project_id), ..Default::default() };
+        let mut out = Vec::new();
+        for p in self.store.net_object_list("port", &filter).await? {
+            if body_of(&p)?["device_id"].as_str() == Some(server_id) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Give back a server's top ports: those made for it are deleted, the
+    /// others unbound (as Nova does when a server goes).
+    pub(crate) async fn release_ports(&self, project_id: &str, server_id: &str) -> Result<()> {
+        for p in self.ports_of_server(project_id, server_id).await? {
+            let mut body = body_of(&p)?;
+            if body.get(CREATED_FOR).and_then(Value::as_str) == Some(server_id) {
+                self.store.net_object_delete(&p.id).await?;
+                continue;
+            }
+            for key in ["device_id", "device_owner", "binding:host_id"] {
+                body.insert(key.into(), json!(""));
+            }
+            body.insert("status".into(), json!("DOWN"));
+            self.store.net_object_update(&p.id, false, &Value::Object(body).to_string()).await?;
+        }
+        Ok(())
+    }
+
+    /// The pod's copy of one top object (network, subnet, port), made on
+    /// first use and named after the top ID; returns its bottom ID.
+    async fn ensure_bottom(
+        &self,
+        pod: &Pod,
+        session: &PodSession,
+        project_id: &str,
+        (kind, collection): (&str, &str),
+        top_id: &str,
+        body: Value,
+    ) -> Result<String, StepError> {
+        let routing = self.store.routing_find(top_id, kind, pod.pod_id).await.map_err(store_err)?;
+        if let Some(b) = routing.as_ref().and_then(|r| r.bottom_id.clone()) {
+            return Ok(b);
+        }
+        let routing = match routing {
+            Some(r) => r,
+            None => {
+                let lock = NewRouting {
+                    top_id: top_id.into(),
+                    bottom_id: None,
+                    pod_id: pod.pod_id,
+                    project_id: project_id.into(),
+                    resource_type: kind.into(),
+                };
+                match self.store.routing_create(&lock).await {
+                    Ok(r) => r,
+                    Err(StoreError::Duplicate(_)) => self
+                        .store
+                        .routing_find(top_id, kind, pod.pod_id)
+                        .await
+                        .map_err(store_err)?
+                        .ok_or_else(|| StepError::retry("routing vanished"))?,
+                    Err(e) => return Err(store_err(e)),
+                }
+            }
+        };
+        let path = format!("/v2.0/{collection}?name={top_id}");
+        let found: Value = session
+            .call(&PodRequest::get(ServiceType::Network, path))
+            .await
+            .map_err(perr(pod))?
+            .json()
+            .map_err(perr(pod))?;
+        let key = collection.trim_end_matches('s');
+        let existing = found[collection]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|o| o["id"].as_str())
+            .map(str::to_string);
+        let bottom = match existing {
+            Some(b) => b,
+            None => {
+                let req = PodRequest::new(
+                    ServiceType::Network,
+                    reqwest::Method::POST,
+                    format!("/v2.0/{collection}"),
+                )
+                .with_body(json!({ key: body }));
+                let created: Value = match session.call(&req).await {
+                    Ok(r) => r.json().map_err(perr(pod))?,
+                    Err(PodError::Service { status, message, .. })
+                        if (400..500).contains(&status) && status != 429 =>
+                    {
+                        return Err(StepError::fatal(format!(
+                            "Region {} refused the {key} {top_id}: {message}",
+                            pod.region_name
+                        )));
+                    }
+                    Err(e) => return Err(perr(pod)(e)),
+                };
+                created[key]["id"].as_str().unwrap_or_default().to_string()
+            }
+        };
+        let patch = RoutingPatch { bottom_id: Some(Some(bottom.clone())), ..Default::default() };
+        self.store.routing_update(routing.id, &patch).await.map_err(store_err)?;
+        Ok(bottom)
+    }
+
+    /// Make the pod's copies of a server's ports (and of their networks and
+    /// subnets); fills each `bottom_port`.
+    pub(crate) async fn materialize_ports(
+        &self,
+        pod: &Pod,
+        project_id: &str,
+        ports: &mut [ServerPort],
+    ) -> Result<(), StepError> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        let session = self
+            .pod_project_session(pod, project_id)
+            .await
+            .map_err(|e| StepError { retryable: e.status() == 503, message: e.to_string() })?;
+        for sp in ports.iter_mut() {
+            let port = self
+                .store
+                .net_object_get("port", &sp.top_port)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| {
+                    StepError::fatal(format!(
+                        "Port {} was deleted while the server was being created.",
+                        sp.top_port
+                    ))
+                })?;
+            let pbody = body_of(&port).map_err(|e| StepError::fatal(e.to_string()))?;
+            let net_id = port.network_id.clone().unwrap_or_default();
+            let net = self
+                .store
+                .net_object_get("network", &net_id)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| {
+                    StepError::fatal(format!(
+                        "Network {net_id} was deleted while the server was being created."
+                    ))
+                })?;
+            let nbody = body_of(&net).map_err(|e| StepError::fatal(e.to_string()))?;
+            let bottom_net = self
+                .ensure_bottom(pod, &session, project_id, ("network", "networks"), &net_id,
+                    json!({"name": net_id, "admin_state_up": nbody["admin_state_up"], "mtu": nbody["mtu"]}))
+                .await?;
+            let mut fixed = Vec::new();
+            for ip in pbody["fixed_ips"].as_array().cloned().unwrap_or_default() {
+                let subnet_id = ip["subnet_id"].as_str().unwrap_or_default().to_string();
+                let subnet = self
+                    .store
+                    .net_object_get("subnet", &subnet_id)
+                    .await
+                    .map_err(store_err)?
+                    .ok_or_else(|| {
+                        StepError::fatal(format!(
+                            "Subnet {subnet_id} was deleted while the server was being created."
+                        ))
+                    })?;
+                let sb = body_of(&subnet).map_err(|e| StepError::fatal(e.to_string()))?;
+                let body = json!({"name": subnet_id, "network_id": bottom_net, "cidr": sb["cidr"],
+                    "ip_version": sb["ip_version"], "gateway_ip": sb["gateway_ip"],
+                    "allocation_pools": sb["allocation_pools"], "enable_dhcp": false,
+                    "dns_nameservers": sb["dns_nameservers"], "host_routes": sb["host_routes"]});
+                let bottom_subnet = self
+                    .ensure_bottom(
+                        pod,
+                        &session,
+                        project_id,
+                        ("subnet", "subnets"),
+                        &subnet_id,
+                        body,
+                    )
+                    .await?;
+                fixed.push(json!({"subnet_id": bottom_subnet, "ip_address": ip["ip_address"]}));
+            }
+            let body = json!({"name": sp.top_port, "network_id": bottom_net, "fixed_ips": fixed,
+                "mac_address": pbody["mac_address"], "admin_state_up": pbody["admin_state_up"]});
+            sp.bottom_port = Some(
+                self.ensure_bottom(
+                    pod,
+                    &session,
+                    project_id,
+                    ("port", "ports"),
+                    &sp.top_port,
+                    body,
+                )
+                .await?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Delete the pod's copies of a server's ports (already gone is fine)
+    /// and their routings. Networks and subnets stay for other servers.
+    pub(crate) async fn unmaterialize_ports(
+        &self,
+        pod: &Pod,
+        project_id: &str,
+        server_id: &str,
+    ) -> Result<(), StepError> {
+        let ports = self.ports_of_server(project_id, server_id).await.map_err(store_err)?;
+        if ports.is_empty() {
+            return Ok(());
+        }
+        let session = self
+            .pod_project_session(pod, project_id)
+            .await
+            .map_err(|e| StepError { retryable: e.status() == 503, message: e.to_string() })?;
+        for p in ports {
+            let Some(r) =
+                self.store.routing_find(&p.id, "port", pod.pod_id).await.map_err(store_err)?
+            else {
+                continue;
+            };
+            if let Some(b) = &r.bottom_id {
+                let req = PodRequest::new(
+                    ServiceType::Network,
+                    reqwest::Method::DELETE,
+                    format!("/v2.0/ports/{b}"),
+                );
+                match session.call(&req).await {
+                    Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
+                    Err(e) => return Err(perr(pod)(e)),
+                }
+            }
+            self.store.routing_delete(r.id).await.map_err(store_err)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! Servers on top networks (lazy materialization): the pod a server lands
+//! in gets the network, the subnet and the port with the top's CIDR,
+//! address and MAC, named after the top IDs and recorded as routings; the
+//! server's view shows the top network's name and address; deleting the
+//! server removes the pod's port and the top port made for it, and unbinds
+//! a port the user made; a pod refusing the server unwinds all of it.
+
+mod common;
+
+use common::{World, objects, world};
+use serde_json::{Value, json};
+use tricircle_sim_pod::FaultRule;
+
+impl World {
+    /// A network with one /24 subnet in the demo project: (network, subnet).
+    async fn network(&self, name: &str, cidr: &str) -> (String, String) {
+        let n =
+            self.app.network_create(&self.demo, &json!({"network": {"name": name}})).await.unwrap();
+        let n = n["id"].as_str().unwrap().to_string();
+        let body = json!({"subnet": {"network_id": n, "cidr": cidr, "ip_version": 4}});
+        let s = self.app.subnet_create(&self.demo, &body).await.unwrap();
+        (n, s["id"].as_str().unwrap().to_string())
+    }
+
+    fn with_networks(
+        &self,
+        name: &str,
+        az: &str,
+        networks: Value,
+    ) -> tricircle_core::compute::server_create::ServerSpec {
+        let mut spec = self.spec(name);
+        spec.availability_zone = Some(az.into());
+        spec.networks = Some(networks);
+        spec
+    }
+
+    async fn top_ports(&self) -> Vec<Value> {
+        let q = tricircle_core::networking::listing::ListQuery::default();
+        let body = self.app.port_list(&self.demo, &q, "u").await.unwrap();
+        body["ports"].as_array().unwrap().clone()
+    }
+}
+
+fn named<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {
+    items.iter().find(|o| o["name"] == name)
+}
+
+#[tokio::test]
+async fn a_server_on_a_top_network_gets_the_tops_address_in_its_pod() {
+    let w = world(2).await;
+    let (net, subnet) = w.network("blue", "10.10.0.0/24").await;
+    let server = w.create(w.with_networks("vm1", "az2", json!([{"uuid": net}]))).await.unwrap();
+
+    // The top port: made for the server, bound to it, an address of the subnet.
+    let ports = w.top_ports().await;
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    let port = &ports[0];
+    assert_eq!(port["device_id"], server);
+    assert_eq!(port["device_owner"], "compute:nova");
+    assert!(port.get("tricircle:created_for").is_none(), "bookkeeping is hidden: {port}");
+    let ip = port["fixed_ips"][0]["ip_address"].as_str().unwrap().to_string();
+    let mac = port["mac_address"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.10.0."), "{ip}");
+
+    // The pod (Pod2, az2) has the copies, named after the top IDs.
+    let state = w.pod_state(1);
+    let bnets = objects(&state, "network", "networks");
+    let bnet = named(&bnets, &net).unwrap_or_else(|| panic!("no bottom network: {bnets:?}"));
+    let bsubs = objects(&state, "network", "subnets");
+    let bsub = named(&bsubs, &subnet).expect("bottom subnet");
+    assert_eq!(bsub["cidr"], "10.10.0.0/24");
+    assert_eq!(bsub["network_id"], bnet["id"]);
+    assert_eq!(bsub["enable_dhcp"], false, "no pod DHCP port takes an address");
+    let bports = objects(&state, "network", "ports");
+    let bport = named(&bports, port["id"].as_str().unwrap()).expect("bottom port");
+    assert_eq!(bport["mac_address"], mac.as_str());
+    assert_eq!(bport["fixed_ips"][0]["ip_address"], ip.as_str());
+    assert!(
+        objects(&w.pod_state(0), "network", "networks").iter().all(|n| n["name"] != net),
+        "nothing in Pod1"
+    );
+    for kind in ["network", "subnet", "port"] {
+        let r = w.routings(kind).await;
+        assert_eq!(r.len(), 1, "{kind}: {r:?}");
+        assert!(r[0].bottom_id.is_some());
+    }
+
+    // The server's view: the top network's name, the top's address.
+    let view = w.app.server_show(&w.demo, &server, None).await.unwrap();
+    let addrs = &view["addresses"]["blue"];
+    assert_eq!(addrs[0]["addr"], ip.as_str(), "{view}");
+
+    // A second server in the same pod reuses the pod's network and subnet.
+    let second = w.create(w.with_networks("vm2", "az2", json!([{"uuid": net}]))).await.unwrap();
+    assert_eq!(w.routings("network").await.len(), 1);
+    assert_eq!(w.routings("port").await.len(), 2);
+
+    // Deleting the server: the pod's port and the top port go.
+    w.app.server_delete(&w.demo, &server).await.unwrap();
+    let ports = w.top_ports().await;
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0]["device_id"], second);
+    let state = w.pod_state(1);
+    assert!(named(&objects(&state, "network", "ports"), port["id"].as_str().unwrap()).is_none());
+    assert_eq!(w.routings("port").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_users_port_is_unbound_not_deleted_and_a_refused_server_unwinds() {
+    let w = world(1).await;
+    let (net, _) = w.network("green", "10.20.0.0/24").await;
+    let body = json!({"port": {"network_id": net, "name": "mine", "fixed_ips": [{"ip_address": "10.20.0.50"}]}});
+    let mine = w.app.port_create(&w.demo, &body).await.unwrap();
+    let mine_id = mine["id"].as_str().unwrap().to_string();
+
+    // A port already in use is refused.
+    let server = w.create(w.with_networks("vm", "az1", json!([{"port": mine_id}]))).await.unwrap();
+    let again =
+        w.create(w.with_networks("vm-b", "az1", json!([{"port": mine_id}]))).await.unwrap_err();
+    assert_eq!(again.status(), 409, "{again}");
+    let view = w.app.server_show(&w.demo, &server, None).await.unwrap();
+    assert_eq!(view["addresses"]["green"][0]["addr"], "10.20.0.50", "{view}");
+    w.app.server_delete(&w.demo, &server).await.unwrap();
+    let ports = w.top_ports().await;
+    assert_eq!(ports.len(), 1, "the user's port stays");
+    assert_eq!(
+        (ports[0]["device_id"].as_str(), ports[0]["device_owner"].as_str()),
+        (Some(""), Some(""))
+    );
+
+    // The pod refuses the server: the saga unwinds its port and the pod's copy.
+    w.pods[0].control().add_fault(FaultRule::error("compute.server_create", 400));
+    let err = w.create(w.with_networks("vm2", "az1", json!([{"uuid": net}]))).await.unwrap_err();
+    assert!(err.status() >= 400, "{err}");
+    let ports = w.top_ports().await;
+    assert_eq!(ports.len(), 1, "only the user's port is left: {ports:?}");
+    assert_eq!(ports[0]["id"], mine_id.as_str());
+    let state = w.pod_state(0);
+    let left = objects(&state, "network", "ports");
+    assert!(left.is_empty(), "no port left in the pod: {left:?}");
+
+    // Bad requests: an unknown network reads as Nova's 400.
+    let e = w.create(w.with_networks("vm3", "az1", json!([{"uuid": "nope"}]))).await.unwrap_err();
+    assert_eq!(e.status(), 400, "{e}");
+    assert!(e.external_message().contains("Network nope could not be found"), "{e}");
+}
