@@ -56,7 +56,8 @@ async fn a_server_on_a_top_network_gets_the_tops_address_in_its_pod() {
     assert_eq!(ports.len(), 1, "{ports:?}");
     let port = &ports[0];
     assert_eq!(port["device_id"], server);
-    assert_eq!(port["device_owner"], "compute:nova");
+    assert_eq!(port["device_owner"], "compute:az2", "Nova's owner, the server's zone");
+    assert_eq!(port["status"], "ACTIVE", "the status of the pod's copy: {port}");
     assert!(port.get("tricircle:created_for").is_none(), "bookkeeping is hidden: {port}");
     let ip = port["fixed_ips"][0]["ip_address"].as_str().unwrap().to_string();
     let mac = port["mac_address"].as_str().unwrap().to_string();

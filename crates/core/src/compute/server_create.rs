@@ -340,6 +340,7 @@ impl ServerCreate {
             app.store.routing_update(r.id, &patch).await.map_err(store_err)?;
         }
         self.bottom_id = Some(bottom_id);
+        app.refresh_top_ports(pod, &self.project_id, &self.top_id, &self.ports).await;
         app.mark_boot_volumes(&self.devices, "in-use").await
     }
 

@@ -107,9 +107,15 @@ impl App {
         if facts.view == *view {
             return Ok(());
         }
+        let status = view["status"].as_str().unwrap_or(&row.status).to_string();
+        let was = facts.view["status"].as_str().unwrap_or(&row.status);
+        if was != status {
+            // Its ports follow it, as Neutron's agents report them.
+            let port_status = if status == "ACTIVE" { "ACTIVE" } else { "DOWN" };
+            self.mark_server_ports(&row.project_id, &row.id, port_status).await?;
+        }
         let mut facts = facts.clone();
         facts.view = view.clone();
-        let status = view["status"].as_str().unwrap_or(&row.status).to_string();
         let summary = serde_json::to_string(&facts).map_err(Error::internal)?;
         self.store.resource_refresh(&row.id, &row.name, &status, &summary).await?;
         Ok(())

@@ -331,6 +331,66 @@ impl App {
         Ok(())
     }
 
+    /// A server's top ports take `status` (its own went ACTIVE or not).
+    pub(crate) async fn mark_server_ports(
+        &self,
+        project_id: &str,
+        server_id: &str,
+        status: &str,
+    ) -> Result<()> {
+        for p in self.ports_of_server(project_id, server_id).await? {
+            let mut body = body_of(&p)?;
+            if body["status"].as_str() == Some(status) {
+                continue;
+            }
+            body.insert("status".into(), json!(status));
+            self.store.net_object_update(&p.id, false, &Value::Object(body).to_string()).await?;
+        }
+        Ok(())
+    }
+
+    /// After the pod took the server: each top port shows what its copy
+    /// says (status, host binding). Best effort: a port whose copy cannot be
+    /// read keeps its view, and the server is not failed for it.
+    pub(crate) async fn refresh_top_ports(
+        &self,
+        pod: &Pod,
+        project_id: &str,
+        server_id: &str,
+        ports: &[ServerPort],
+    ) {
+        let Ok(session) = self.pod_project_session(pod, project_id).await else { return };
+        for sp in ports {
+            let Some(bottom) = &sp.bottom_port else { continue };
+            let req = PodRequest::get(ServiceType::Network, format!("/v2.0/ports/{bottom}"));
+            let copy: Value = match session.call(&req).await.and_then(|r| r.json()) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(region = %pod.region_name, port = %sp.top_port, error = %e, "reading a port's copy");
+                    continue;
+                }
+            };
+            let Ok(Some(top)) = self.store.net_object_get("port", &sp.top_port).await else {
+                continue;
+            };
+            let Ok(mut body) = body_of(&top) else { continue };
+            if body["device_id"].as_str() != Some(server_id) {
+                continue;
+            }
+            body.insert("status".into(), copy["port"]["status"].clone());
+            body.insert("device_owner".into(), json!(format!("compute:{}", pod.az_name)));
+            if let Some(host) = copy["port"]["binding:host_id"].as_str().filter(|h| !h.is_empty()) {
+                body.insert("binding:host_id".into(), json!(host));
+                body.insert("binding:vif_type".into(), copy["port"]["binding:vif_type"].clone());
+            }
+            if let Err(e) =
+                self.store.net_object_update(&top.id, false, &Value::Object(body).to_string()).await
+            {
+                tracing::warn!(port = %sp.top_port, error = %e, "refreshing a top port");
+            }
+        }
+    }
+
     /// Delete the pod's copies of a server's ports (already gone is fine)
     /// and their routings. Networks and subnets stay for other servers.
     pub(crate) async fn unmaterialize_ports(
