@@ -47,7 +47,8 @@ pub struct Settings {
     /// How long pod rows, server bottom IDs and flavor names are remembered
     /// (zero: read the database every time); see [`lookups`].
     pub lookup_cache_ttl: std::time::Duration,
-    /// The VXLAN IDs tenant networks get, allocated centrally (inclusive).
+    /// The VXLAN IDs tenant networks get, allocated centrally (inclusive); away
+    /// from the ranges pods allocate for their own networks (1–1000 in devstack).
     pub vni_range: (i64, i64),
 }
 
@@ -61,7 +62,7 @@ impl Settings {
             image_dir: std::path::PathBuf::from("./.tricircle/images"),
             saga_retry_delay: std::time::Duration::from_secs(5),
             lookup_cache_ttl: std::time::Duration::from_secs(10),
-            vni_range: (1000, 1999),
+            vni_range: (100_000, 199_999),
         }
     }
 }

@@ -168,6 +168,19 @@ impl App {
         self.session_for(pod, Some(bottom_project_name(top_project_id))).await
     }
 
+    /// The pod's ID of a top project: its mapped project (made on first
+    /// use), or the same ID where the pod shares the gateway's identity.
+    pub(crate) async fn bottom_project_id(
+        &self,
+        pod: &Pod,
+        top_project_id: &str,
+    ) -> Result<String> {
+        if pod.identity_mode != IdentityMode::Mapped.as_str() {
+            return Ok(top_project_id.to_string());
+        }
+        self.ensure_bottom_project(pod, top_project_id).await
+    }
+
     /// Create (or find) the bottom project of `top_project_id` in `pod` and
     /// give the gateway's user the member role there. The routing row,
     /// written first with no bottom ID, is the lock: a concurrent request

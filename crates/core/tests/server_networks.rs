@@ -67,6 +67,11 @@ async fn a_server_on_a_top_network_gets_the_tops_address_in_its_pod() {
     let state = w.pod_state(1);
     let bnets = objects(&state, "network", "networks");
     let bnet = named(&bnets, &net).unwrap_or_else(|| panic!("no bottom network: {bnets:?}"));
+    // The top's segment, in the server's project.
+    let top_net = w.app.network_show(&w.admin, &net).await.unwrap();
+    let vni = top_net["provider:segmentation_id"].as_u64().expect("a VXLAN ID");
+    assert_eq!(bnet["network_type"], "vxlan", "{bnet}");
+    assert_eq!(bnet["segmentation_id"], vni, "{bnet}");
     let bsubs = objects(&state, "network", "subnets");
     let bsub = named(&bsubs, &subnet).expect("bottom subnet");
     assert_eq!(bsub["cidr"], "10.10.0.0/24");

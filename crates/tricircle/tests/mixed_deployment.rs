@@ -74,6 +74,19 @@ impl RealCleanup {
                     }
                 }
             }
+            // The pod's copies of the top network (and its subnet) stay until
+            // the gateway removes unused ones; the test removes them (and any
+            // port a failed run left) here.
+            for kind in ["port", "network"] {
+                let (ok, text) =
+                    self.osc(&[kind, "list", "--project", &pid, "-f", "value", "-c", "ID"]);
+                for id in text.split_whitespace().filter(|_| ok) {
+                    let (ok, text) = self.osc(&[kind, "delete", id]);
+                    if !ok {
+                        problems.push(format!("{kind} delete {id}: {text}"));
+                    }
+                }
+            }
             let (ok, text) = self.osc(&["project", "delete", &pid]);
             if !ok {
                 problems.push(format!("project delete {}: {text}", self.project));
@@ -106,6 +119,10 @@ impl Drop for RealCleanup {
 }
 
 /// The gateway's pod list, by AZ, until the real pod answers its health check.
+fn rid_of(server: &Value) -> String {
+    server["id"].as_str().unwrap_or_default().to_string()
+}
+
 fn wait_pod_up(up: &Up, az: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -198,8 +215,23 @@ async fn real_region_beside_two_sim_pods() {
     };
     tokio::task::block_in_place(|| wait_pod_up(&up, "az-real"));
 
-    // Servers in the real pod and in both sim pods, and a volume in the
-    // real pod, all at once.
+    // A top network: the real region gets its network, subnet and port.
+    demo.json(&["network", "create", "mixed-net"]).await;
+    let sub = demo
+        .json(&[
+            "subnet",
+            "create",
+            "--network",
+            "mixed-net",
+            "--subnet-range",
+            "10.40.0.0/24",
+            "mixed-sub",
+        ])
+        .await;
+    assert_eq!(sub["cidr"], "10.40.0.0/24", "{sub}");
+
+    // Servers in the real pod and in both sim pods, on the network, and a
+    // volume in the real pod, all at once.
     let create = |name: &'static str, az: &'static str| {
         let demo = demo.clone();
         async move {
@@ -212,6 +244,8 @@ async fn real_region_beside_two_sim_pods() {
                 "cirros",
                 "--availability-zone",
                 az,
+                "--network",
+                "mixed-net",
                 "--wait",
                 name,
             ])
@@ -243,6 +277,21 @@ async fn real_region_beside_two_sim_pods() {
     );
     let vid = vol["id"].as_str().unwrap().to_string();
     assert_eq!(vol["availability_zone"], "az-real", "{vol}");
+
+    // The real Neutron holds the server's port with the top's address and
+    // MAC, on a network named after the top network with its VXLAN ID.
+    let top_ip = r["addresses"]["mixed-net"][0].as_str().unwrap_or_default().to_string();
+    assert!(top_ip.starts_with("10.40.0."), "{r}");
+    let top_ports = demo.json(&["port", "list", "--server", &rid_of(&r), "--long"]).await;
+    let top_mac = top_ports[0]["MAC Address"].as_str().unwrap_or_default().to_string();
+    let real_ports = real.json(&["port", "list", "--project", &cleanup.project, "--long"]).await;
+    let real_port = real_ports
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["MAC Address"] == top_mac.as_str()))
+        .unwrap_or_else(|| panic!("no port with {top_mac} in the real region: {real_ports}"));
+    assert!(real_port["Fixed IP Addresses"].to_string().contains(&top_ip), "{real_port}");
+    let real_nets = real.json(&["network", "list", "--project", &cleanup.project, "--long"]).await;
+    assert_eq!(real_nets.as_array().map(Vec::len), Some(1), "{real_nets}");
 
     // One merged list over the real and the simulated pods, and pages of 2
     // across them; the real region holds the server under the top ID's name.
@@ -296,7 +345,8 @@ async fn real_region_beside_two_sim_pods() {
     demo.wait(&["volume"], &vid, "status", "available").await;
     let delete_servers = ["server", "delete", "--wait", rid.as_str(), id1.as_str(), id2.as_str()];
     let delete_volume = ["volume", "delete", vid.as_str()];
-    tokio::join!(demo.ok(&delete_servers), demo.ok(&delete_volume));
+    let (deleted, _) = tokio::join!(demo.run(&delete_servers), demo.ok(&delete_volume));
+    assert!(deleted.0, "server delete: {}\n--- gateway log ---\n{}", deleted.2, up.log_tail(60));
     let (servers, _) = tokio::join!(demo.json(&["server", "list"]), async {
         let deadline = Instant::now() + Duration::from_secs(30);
         while demo.json(&["volume", "list"]).await != json!([]) {
@@ -305,11 +355,14 @@ async fn real_region_beside_two_sim_pods() {
     });
     assert_eq!(servers, json!([]), "{servers}");
 
-    // Nothing is left in the real region (asked with its own credentials).
+    // Nothing is left in the real region (asked with its own credentials),
+    // no port either (the network and subnet stay for the next server).
     tokio::join!(
         real_list_empties(&real, "server", &cleanup.project),
         real_list_empties(&real, "volume", &cleanup.project),
     );
+    let ports = real.json(&["port", "list", "--project", &cleanup.project]).await;
+    assert_eq!(ports, json!([]), "{ports}");
 
     // Remove the bottom project and the copied image; check they are gone.
     let problems = tokio::task::block_in_place(|| cleanup.run());

@@ -44,6 +44,10 @@ fn perr(pod: &Pod) -> impl Fn(PodError) -> StepError + '_ {
     }
 }
 
+fn session_err(e: Error) -> StepError {
+    StepError { retryable: e.status() == 503, message: e.to_string() }
+}
+
 fn bad_network(msg: impl Into<String>) -> Error {
     Error::bad_request(msg)
 }
@@ -251,10 +255,7 @@ impl App {
         if ports.is_empty() {
             return Ok(());
         }
-        let session = self
-            .pod_project_session(pod, project_id)
-            .await
-            .map_err(|e| StepError { retryable: e.status() == 503, message: e.to_string() })?;
+        let session = self.pod_project_session(pod, project_id).await.map_err(session_err)?;
         for sp in ports.iter_mut() {
             let port = self
                 .store
@@ -280,9 +281,21 @@ impl App {
                     ))
                 })?;
             let nbody = body_of(&net).map_err(|e| StepError::fatal(e.to_string()))?;
+            // The top's segment in every pod (so shadow ports can join them):
+            // provider attributes need the pod's admin, on the project's behalf.
+            let admin = self.pod_admin_session(pod).await.map_err(session_err)?;
+            let owner = self.bottom_project_id(pod, project_id).await.map_err(session_err)?;
+            let mut body = json!({"name": net_id, "admin_state_up": nbody["admin_state_up"],
+                "mtu": nbody["mtu"], "tenant_id": owner,
+                "provider:network_type": nbody["provider:network_type"]});
+            if !nbody["provider:physical_network"].is_null() {
+                body["provider:physical_network"] = nbody["provider:physical_network"].clone();
+            }
+            if !nbody["provider:segmentation_id"].is_null() {
+                body["provider:segmentation_id"] = nbody["provider:segmentation_id"].clone();
+            }
             let bottom_net = self
-                .ensure_bottom(pod, &session, project_id, ("network", "networks"), &net_id,
-                    json!({"name": net_id, "admin_state_up": nbody["admin_state_up"], "mtu": nbody["mtu"]}))
+                .ensure_bottom(pod, &admin, project_id, ("network", "networks"), &net_id, body)
                 .await?;
             let mut fixed = Vec::new();
             for ip in pbody["fixed_ips"].as_array().cloned().unwrap_or_default() {
@@ -403,10 +416,9 @@ impl App {
         if ports.is_empty() {
             return Ok(());
         }
-        let session = self
-            .pod_project_session(pod, project_id)
-            .await
-            .map_err(|e| StepError { retryable: e.status() == 503, message: e.to_string() })?;
+        // The pod's admin: a real Neutron refuses the project its own port
+        // while Nova still holds it (the server's delete is asynchronous).
+        let session = self.pod_admin_session(pod).await.map_err(session_err)?;
         for p in ports {
             let Some(r) =
                 self.store.routing_find(&p.id, "port", pod.pod_id).await.map_err(store_err)?
