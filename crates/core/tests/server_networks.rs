@@ -150,3 +150,102 @@ async fn a_users_port_is_unbound_not_deleted_and_a_refused_server_unwinds() {
     assert_eq!(e.status(), 400, "{e}");
     assert!(e.external_message().contains("Network nope could not be found"), "{e}");
 }
+
+impl World {
+    /// The pod's ID of a top port's copy (its real one, not a shadow).
+    async fn bottom_port(&self, top_port: &str) -> String {
+        let r = self.routings("port").await;
+        r.into_iter().find(|r| r.top_id == top_port).and_then(|r| r.bottom_id).expect("a copy")
+    }
+
+    fn trace(&self, from: &str, to: &str) -> tricircle_sim_pod::Reachability {
+        let views: Vec<_> = self.pods.iter().map(|p| p.control().dataplane()).collect();
+        tricircle_sim_pod::trace(&views, from, to.parse().unwrap())
+    }
+
+    async fn port_of(&self, server: &str) -> Value {
+        self.top_ports().await.into_iter().find(|p| p["device_id"] == server).expect("its port")
+    }
+}
+
+#[tokio::test]
+async fn servers_of_two_pods_on_one_network_reach_each_other_through_shadow_ports() {
+    let w = world(2).await;
+    let (net, _) = w.network("wide", "10.50.0.0/24").await;
+    let a = w.create(w.with_networks("a", "az1", json!([{"uuid": net}]))).await.unwrap();
+    let b = w.create(w.with_networks("b", "az2", json!([{"uuid": net}]))).await.unwrap();
+    // The create already synced; running it again changes nothing.
+    assert_eq!(w.app.sync_network_shadows(&net).await.unwrap(), (0, 0));
+    let (pa, pb) = (w.port_of(&a).await, w.port_of(&b).await);
+    let ip = |p: &Value| p["fixed_ips"][0]["ip_address"].as_str().unwrap().to_string();
+    let (ba, bb) = (
+        w.bottom_port(pa["id"].as_str().unwrap()).await,
+        w.bottom_port(pb["id"].as_str().unwrap()).await,
+    );
+
+    // Each pod has the other's port as a shadow: same address and MAC, the
+    // tunnel endpoint of the real port's host.
+    for (pod, other) in [(0, &pb), (1, &pa)] {
+        let shadows: Vec<Value> = objects(&w.pod_state(pod), "network", "ports")
+            .into_iter()
+            .filter(|p| p["device_owner"] == "compute:shadow")
+            .collect();
+        assert_eq!(shadows.len(), 1, "pod {pod}: {shadows:?}");
+        assert_eq!(shadows[0]["mac_address"], other["mac_address"]);
+        assert_eq!(shadows[0]["fixed_ips"][0]["ip_address"], ip(other).as_str());
+    }
+    let there = w.trace(&ba, &ip(&pb));
+    assert!(there.reachable, "{there:?}");
+    assert_eq!(there.dest_port.as_deref(), Some(bb.as_str()));
+    let back = w.trace(&bb, &ip(&pa));
+    assert!(back.reachable, "{back:?}");
+
+    // Another project's server with the same addresses reaches neither.
+    let other_ctx = common::ctx("u2", "other-project", &["member"]);
+    let on = w.app.network_create(&other_ctx, &json!({"network": {"name": "wide"}})).await.unwrap();
+    let on = on["id"].as_str().unwrap().to_string();
+    let body = json!({"subnet": {"network_id": on, "cidr": "10.50.0.0/24", "ip_version": 4}});
+    w.app.subnet_create(&other_ctx, &body).await.unwrap();
+    let mut spec = w.with_networks("c", "az1", json!([{"uuid": on, "fixed_ip": ip(&pb)}]));
+    spec.image_ref = Some(w.image.clone());
+    let c =
+        w.app.server_create(&other_ctx, spec).await.unwrap().0["id"].as_str().unwrap().to_string();
+    let q = tricircle_core::networking::listing::ListQuery::default();
+    let theirs = w.app.port_list(&other_ctx, &q, "u").await.unwrap()["ports"][0].clone();
+    assert_eq!(theirs["device_id"], c);
+    let bc = w.bottom_port(theirs["id"].as_str().unwrap()).await;
+    let to_b = w.trace(&bc, &ip(&pb));
+    assert_eq!(
+        to_b.dest_port.as_deref(),
+        Some(bc.as_str()),
+        "the same address, its own port: {to_b:?}"
+    );
+    assert!(!w.trace(&bc, &ip(&pa)).reachable, "not project A's server");
+
+    // Server b goes: its shadow in Pod1 goes, a no longer reaches it.
+    w.app.server_delete(&w.demo, &b).await.unwrap();
+    let shadows: Vec<Value> = objects(&w.pod_state(0), "network", "ports")
+        .into_iter()
+        .filter(|p| p["device_owner"] == "compute:shadow")
+        .collect();
+    assert!(shadows.is_empty(), "{shadows:?}");
+    assert!(!w.trace(&ba, &ip(&pb)).reachable);
+    assert!(w.routings("shadow_port").await.iter().all(|r| r.top_id != pb["id"].as_str().unwrap()));
+
+    // A port that moves: the user's port, first on a server in Pod2 (a
+    // shadow in Pod1), then, that server gone, on a server in Pod1.
+    let p = w.app.port_create(&w.demo, &json!({"port": {"network_id": net}})).await.unwrap();
+    let pid = p["id"].as_str().unwrap().to_string();
+    let first = w.create(w.with_networks("first", "az2", json!([{"port": pid}]))).await.unwrap();
+    let seen = w.trace(&ba, &ip(&p));
+    assert!(seen.reachable && seen.dest_region.as_deref() == Some("Pod2"), "{seen:?}");
+    w.app.server_delete(&w.demo, &first).await.unwrap();
+    assert!(!w.trace(&ba, &ip(&p)).reachable, "its shadow in Pod1 went with the server");
+    let second = w.create(w.with_networks("second", "az1", json!([{"port": pid}]))).await.unwrap();
+    let moved = w.bottom_port(&pid).await;
+    let seen = w.trace(&ba, &ip(&p));
+    assert_eq!(seen.dest_port.as_deref(), Some(moved.as_str()), "now local in Pod1: {seen:?}");
+    let shadows = w.routings("shadow_port").await;
+    assert!(shadows.iter().any(|r| r.top_id == pid), "a shadow of it in Pod2 now: {shadows:?}");
+    w.app.server_delete(&w.demo, &second).await.unwrap();
+}

@@ -341,6 +341,11 @@ impl ServerCreate {
         }
         self.bottom_id = Some(bottom_id);
         app.refresh_top_ports(pod, &self.project_id, &self.top_id, &self.ports).await;
+        if !self.ports.is_empty() {
+            let networks =
+                app.networks_of_server(&self.project_id, &self.top_id).await.unwrap_or_default();
+            app.sync_shadows_best_effort(networks).await;
+        }
         app.mark_boot_volumes(&self.devices, "in-use").await
     }
 

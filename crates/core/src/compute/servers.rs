@@ -113,6 +113,15 @@ impl App {
             // Its ports follow it, as Neutron's agents report them.
             let port_status = if status == "ACTIVE" { "ACTIVE" } else { "DOWN" };
             self.mark_server_ports(&row.project_id, &row.id, port_status).await?;
+            if status == "ACTIVE" {
+                // Now bound to a host: its shadows in the other pods, in the
+                // background so a read does not wait on pods.
+                let networks = self.networks_of_server(&row.project_id, &row.id).await?;
+                if !networks.is_empty() {
+                    let app = self.clone();
+                    tokio::spawn(async move { app.sync_shadows_best_effort(networks).await });
+                }
+            }
         }
         let mut facts = facts.clone();
         facts.view = view.clone();
@@ -311,8 +320,15 @@ impl ServerDelete {
             // The pod's copies of its ports, then the top ports themselves
             // (deleted when made for it, unbound otherwise).
             1 => {
+                let networks = app
+                    .networks_of_server(&self.project_id, &self.top_id)
+                    .await
+                    .map_err(|e| retry(&e))?;
                 app.unmaterialize_ports(&pod, &self.project_id, &self.top_id).await?;
-                app.release_ports(&self.project_id, &self.top_id).await.map_err(|e| retry(&e))
+                app.release_ports(&self.project_id, &self.top_id).await.map_err(|e| retry(&e))?;
+                // Their shadows in other pods go too.
+                app.sync_shadows_best_effort(networks).await;
+                Ok(())
             }
             _ => {
                 if let Some(r) = app

@@ -15,6 +15,7 @@ pub mod networks;
 pub mod ports;
 pub mod security_groups;
 pub mod server_ports;
+pub mod shadow_ports;
 pub mod subnets;
 
 use chrono::{DateTime, Utc};

@@ -147,6 +147,20 @@ impl App {
         Ok(out)
     }
 
+    /// The networks of a server's top ports.
+    pub(crate) async fn networks_of_server(
+        &self,
+        project_id: &str,
+        server_id: &str,
+    ) -> Result<Vec<String>> {
+        Ok(self
+            .ports_of_server(project_id, server_id)
+            .await?
+            .into_iter()
+            .filter_map(|p| p.network_id)
+            .collect())
+    }
+
     /// Give back a server's top ports: those made for it are deleted, the
     /// others unbound (as Nova does when a server goes).
     pub(crate) async fn release_ports(&self, project_id: &str, server_id: &str) -> Result<()> {
@@ -165,9 +179,10 @@ impl App {
         Ok(())
     }
 
-    /// The pod's copy of one top object (network, subnet, port), made on
-    /// first use and named after the top ID; returns its bottom ID.
-    async fn ensure_bottom(
+    /// The pod's copy of one top object (network, subnet, port, shadow
+    /// port), made on first use and named after the top ID (or the body's
+    /// name); returns its bottom ID.
+    pub(crate) async fn ensure_bottom(
         &self,
         pod: &Pod,
         session: &PodSession,
@@ -202,7 +217,10 @@ impl App {
                 }
             }
         };
-        let path = format!("/v2.0/{collection}?name={top_id}");
+        // Found by its name: the top ID, or the name the body gives (a
+        // shadow port's, which must not be taken for the port itself).
+        let name = body["name"].as_str().unwrap_or(top_id).to_string();
+        let path = format!("/v2.0/{collection}?name={name}");
         let found: Value = session
             .call(&PodRequest::get(ServiceType::Network, path))
             .await
@@ -326,6 +344,16 @@ impl App {
                     )
                     .await?;
                 fixed.push(json!({"subnet_id": bottom_subnet, "ip_address": ip["ip_address"]}));
+            }
+            // A port moving here from another pod had a shadow here: it goes
+            // first, or the pod would refuse the address twice.
+            if let Some(shadow) = self
+                .store
+                .routing_find(&sp.top_port, "shadow_port", pod.pod_id)
+                .await
+                .map_err(store_err)?
+            {
+                self.delete_shadow(&shadow).await.map_err(session_err)?;
             }
             let body = json!({"name": sp.top_port, "network_id": bottom_net, "fixed_ips": fixed,
                 "mac_address": pbody["mac_address"], "admin_state_up": pbody["admin_state_up"]});

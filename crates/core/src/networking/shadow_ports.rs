@@ -1,0 +1,237 @@
+//! Cross-pod L2 (DESIGN §4 "Network"): a network whose copies live in
+//! several pods carries the same segment in each, and every bound port gets
+//! a *shadow port* in the other pods of its network: same address and MAC,
+//! `device_owner` `compute:shadow`, and the tunnel endpoint of the real
+//! port's host in `binding:profile`, so each pod's switches know where to
+//! send frames for it.
+//!
+//! [`App::sync_network_shadows`] reconciles one network: it computes the
+//! shadows that should exist from the pods' actual state (where each port
+//! is bound, which tunnel endpoint that host has, from the pod's agents),
+//! creates the missing ones (each recorded as a `shadow_port` routing
+//! before the pod is asked) and deletes the ones no port needs any more,
+//! including after a port moved to another pod. It is idempotent, so it is
+//! run after every change that may affect the network and may be run again
+//! at any time (the audit of the durable-jobs issue will run it
+//! periodically).
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Value, json};
+use tricircle_common::{Error, Result};
+use tricircle_pod_client::{PodError, PodRequest, PodSession, ServiceType};
+use tricircle_store::{NetFilter, Page, Pod, Routing, RoutingFilter};
+
+use super::body_of;
+use crate::App;
+use crate::pod_sessions::pod_error;
+
+const SHADOW: &str = "shadow_port";
+
+/// Where a top port really is: its pod, the host it is bound to there and
+/// that host's tunnel endpoint.
+struct BoundPort {
+    top_id: String,
+    project_id: String,
+    pod: Pod,
+    tunnel_ip: String,
+    fixed_ips: Vec<Value>,
+    mac: String,
+}
+
+impl App {
+    async fn routings_of(&self, top_id: &str, kind: &str) -> Result<Vec<Routing>> {
+        let filter = RoutingFilter {
+            top_id: Some(top_id.into()),
+            resource_type: Some(kind.into()),
+            ..Default::default()
+        };
+        Ok(self.store.routing_list(&filter, &Page { limit: 1000, marker: None }).await?)
+    }
+
+    /// The tunnel endpoint of a pod's host, from its L2 agent.
+    async fn tunnel_ip(&self, admin: &PodSession, pod: &Pod, host: &str) -> Result<Option<String>> {
+        let req = PodRequest::get(ServiceType::Network, "/v2.0/agents").with_query("host", host);
+        let agents: Value = match admin.call(&req).await {
+            Ok(r) => r.json().map_err(|e| pod_error(pod, e))?,
+            // A pod without agents (an API-only Neutron) has no tunnels to offer.
+            Err(PodError::Service { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(pod_error(pod, e)),
+        };
+        Ok(agents["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|a| a["configurations"]["tunneling_ip"].as_str().map(str::to_string)))
+    }
+
+    /// The network's top ports that are bound in a pod with a tunnel endpoint.
+    async fn bound_ports(&self, network_id: &str) -> Result<Vec<BoundPort>> {
+        let filter = NetFilter { network_id: Some(network_id), ..Default::default() };
+        let mut out = Vec::new();
+        for port in self.store.net_object_list("port", &filter).await? {
+            for r in self.routings_of(&port.id, "port").await? {
+                let (Some(bottom), Some(pod)) = (r.bottom_id, self.store.pod_get(r.pod_id).await?)
+                else {
+                    continue;
+                };
+                let admin = self.pod_admin_session(&pod).await?;
+                let req = PodRequest::get(ServiceType::Network, format!("/v2.0/ports/{bottom}"));
+                let copy: Value = match admin.call(&req).await {
+                    Ok(resp) => resp.json().map_err(|e| pod_error(&pod, e))?,
+                    Err(PodError::Service { status: 404, .. }) => continue,
+                    Err(e) => return Err(pod_error(&pod, e)),
+                };
+                let host = copy["port"]["binding:host_id"].as_str().unwrap_or_default();
+                if host.is_empty() {
+                    continue;
+                }
+                let Some(tunnel_ip) = self.tunnel_ip(&admin, &pod, host).await? else {
+                    tracing::warn!(region = %pod.region_name, host, "no tunnel endpoint for a host: its ports get no shadows");
+                    continue;
+                };
+                let body = body_of(&port)?;
+                out.push(BoundPort {
+                    top_id: port.id.clone(),
+                    project_id: port.project_id.clone(),
+                    pod,
+                    tunnel_ip,
+                    fixed_ips: body["fixed_ips"].as_array().cloned().unwrap_or_default(),
+                    mac: body["mac_address"].as_str().unwrap_or_default().to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Make the shadow ports of `network_id` what the pods' state says they
+    /// should be. Returns how many were created and deleted.
+    pub async fn sync_network_shadows(&self, network_id: &str) -> Result<(usize, usize)> {
+        let network = self.store.net_object_get("network", network_id).await?;
+        // The pods holding a copy of the network, by pod ID.
+        let mut copies: HashMap<String, (Pod, String)> = HashMap::new();
+        if network.is_some() {
+            for r in self.routings_of(network_id, "network").await? {
+                if let (Some(b), Some(pod)) = (r.bottom_id, self.store.pod_get(r.pod_id).await?) {
+                    copies.insert(pod.pod_id.to_string(), (pod, b));
+                }
+            }
+        }
+        let bound = if copies.len() > 1 { self.bound_ports(network_id).await? } else { Vec::new() };
+        let mut wanted: HashSet<(String, String)> = HashSet::new();
+        let mut created = 0;
+        for port in &bound {
+            for (pod_key, (pod, bottom_net)) in &copies {
+                if *pod_key == port.pod.pod_id.to_string() {
+                    continue;
+                }
+                wanted.insert((port.top_id.clone(), pod_key.clone()));
+                if self
+                    .store
+                    .routing_find(&port.top_id, SHADOW, pod.pod_id)
+                    .await?
+                    .is_some_and(|r| r.bottom_id.is_some())
+                {
+                    continue;
+                }
+                self.create_shadow(pod, bottom_net, port).await?;
+                created += 1;
+            }
+        }
+        // Shadows no bound port needs in that pod any more.
+        let mut deleted = 0;
+        let filter = NetFilter { network_id: Some(network_id), ..Default::default() };
+        let mut ports: Vec<String> =
+            self.store.net_object_list("port", &filter).await?.into_iter().map(|p| p.id).collect();
+        ports.extend(self.shadow_orphans().await?);
+        for port_id in ports {
+            for r in self.routings_of(&port_id, SHADOW).await? {
+                if wanted.contains(&(port_id.clone(), r.pod_id.to_string())) {
+                    continue;
+                }
+                self.delete_shadow(&r).await?;
+                deleted += 1;
+            }
+        }
+        Ok((created, deleted))
+    }
+
+    /// Top IDs of shadow routings whose port is gone (a port deleted while
+    /// its shadows stayed somewhere).
+    async fn shadow_orphans(&self) -> Result<Vec<String>> {
+        let filter = RoutingFilter { resource_type: Some(SHADOW.into()), ..Default::default() };
+        let all = self.store.routing_list(&filter, &Page { limit: 10_000, marker: None }).await?;
+        let mut out = Vec::new();
+        for r in all {
+            if self.store.net_object_get("port", &r.top_id).await?.is_none() {
+                out.push(r.top_id);
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn create_shadow(&self, pod: &Pod, bottom_net: &str, port: &BoundPort) -> Result<()> {
+        let owner = self.bottom_project_id(pod, &port.project_id).await?;
+        let mut fixed = Vec::new();
+        for ip in &port.fixed_ips {
+            let subnet = ip["subnet_id"].as_str().unwrap_or_default();
+            let Some(bottom_subnet) = self
+                .store
+                .routing_find(subnet, "subnet", pod.pod_id)
+                .await?
+                .and_then(|r| r.bottom_id)
+            else {
+                // The pod has no copy of this subnet: no server of its uses it.
+                continue;
+            };
+            fixed.push(json!({"subnet_id": bottom_subnet, "ip_address": ip["ip_address"]}));
+        }
+        let body = json!({"name": format!("shadow-{}", port.top_id), "network_id": bottom_net,
+            "tenant_id": owner, "mac_address": port.mac, "fixed_ips": fixed,
+            "device_owner": "compute:shadow", "device_id": format!("shadow-{}", port.top_id),
+            "binding:profile": {"type": "shadow", "tunnel_ip": port.tunnel_ip,
+                                "region": port.pod.region_name}});
+        let admin = self.pod_admin_session(pod).await?;
+        self.ensure_bottom(pod, &admin, &port.project_id, (SHADOW, "ports"), &port.top_id, body)
+            .await
+            .map_err(|e| Error::unavailable(e.message.clone(), e.message))?;
+        tracing::info!(region = %pod.region_name, port = %port.top_id, tunnel = %port.tunnel_ip, "shadow port made");
+        Ok(())
+    }
+
+    pub(crate) async fn delete_shadow(&self, r: &Routing) -> Result<()> {
+        if let (Some(b), Some(pod)) = (&r.bottom_id, self.store.pod_get(r.pod_id).await?) {
+            let admin = self.pod_admin_session(&pod).await?;
+            let req = PodRequest::new(
+                ServiceType::Network,
+                reqwest::Method::DELETE,
+                format!("/v2.0/ports/{b}"),
+            );
+            match admin.call(&req).await {
+                Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
+                Err(e) => return Err(pod_error(&pod, e)),
+            }
+        }
+        self.store.routing_delete(r.id).await?;
+        Ok(())
+    }
+
+    /// Sync the networks of these top ports, logging (not failing) on
+    /// trouble: a later change or the audit runs it again.
+    pub(crate) async fn sync_shadows_best_effort(
+        &self,
+        networks: impl IntoIterator<Item = String>,
+    ) {
+        let mut seen = HashSet::new();
+        for n in networks {
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            if let Err(e) = self.sync_network_shadows(&n).await {
+                tracing::warn!(network = %n, error = %e, "shadow ports not in sync yet");
+            }
+        }
+    }
+}
