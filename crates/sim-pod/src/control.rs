@@ -31,12 +31,12 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::dataplane::DataplaneView;
 use crate::faults::FaultRule;
 use crate::http::{ApiError, ApiResult, Svc, empty, json_resp, parse};
 use crate::microversion::{CINDER_MAX, CINDER_MIN, NOVA_MAX, NOVA_MIN};
 use crate::pod::Pod;
 use crate::state::State as PodState;
+use tricircle_dataplane::DataplaneView;
 
 /// In-process control of one sim pod. Cheap to clone.
 #[derive(Clone)]
@@ -125,7 +125,7 @@ impl SimPodControl {
 
     /// The dataplane as this pod sees it.
     pub fn dataplane(&self) -> DataplaneView {
-        DataplaneView::of(&self.pod)
+        crate::dataplane::view_of(&self.pod)
     }
 
     /// A volume's bytes (None: no such volume; empty: never written).

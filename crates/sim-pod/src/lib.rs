@@ -60,9 +60,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{Delays, SimHost, SimMode, SimPodConfig, default_hosts};
 pub use control::SimPodControl;
-pub use dataplane::{DataplaneView, Reachability, trace};
 pub use faults::FaultRule;
 pub use microversion::{CINDER_MAX, CINDER_MIN, Mv, NOVA_MAX, NOVA_MIN};
+pub use tricircle_dataplane::{DataplaneView, Reachability, trace};
 
 /// Why a sim pod could not start.
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,7 @@ pub mod security_groups;
 pub mod server_ports;
 pub mod shadow_ports;
 pub mod subnets;
+pub mod trace;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
