@@ -171,6 +171,15 @@ impl World {
 #[tokio::test]
 async fn servers_of_two_pods_on_one_network_reach_each_other_through_shadow_ports() {
     let w = world(2).await;
+    let counts = |w: &World| -> Vec<usize> {
+        (0..2)
+            .flat_map(|i| {
+                let st = w.pod_state(i);
+                ["networks", "subnets", "ports"].map(|k| objects(&st, "network", k).len())
+            })
+            .collect()
+    };
+    let baseline = counts(&w);
     let (net, _) = w.network("wide", "10.50.0.0/24").await;
     let a = w.create(w.with_networks("a", "az1", json!([{"uuid": net}]))).await.unwrap();
     let b = w.create(w.with_networks("b", "az2", json!([{"uuid": net}]))).await.unwrap();
@@ -245,7 +254,21 @@ async fn servers_of_two_pods_on_one_network_reach_each_other_through_shadow_port
     let moved = w.bottom_port(&pid).await;
     let seen = w.trace(&ba, &ip(&p));
     assert_eq!(seen.dest_port.as_deref(), Some(moved.as_str()), "now local in Pod1: {seen:?}");
-    let shadows = w.routings("shadow_port").await;
-    assert!(shadows.iter().any(|r| r.top_id == pid), "a shadow of it in Pod2 now: {shadows:?}");
+    // Pod2 has no port of the network any more: its copy went, shadows too.
+    assert_eq!(w.routings("shadow_port").await, []);
+    let copies = w.routings("network").await.into_iter().filter(|r| r.top_id == net).count();
+    assert_eq!(copies, 1, "only Pod1 keeps the network");
     w.app.server_delete(&w.demo, &second).await.unwrap();
+
+    // Everything deleted: no network, subnet, port or shadow port is left
+    // in any pod, and no routing of them.
+    w.app.server_delete(&w.demo, &a).await.unwrap();
+    w.app.server_delete(&other_ctx, &c).await.unwrap();
+    w.app.port_delete(&w.demo, &pid).await.unwrap();
+    w.app.network_delete(&w.demo, &net).await.unwrap();
+    w.app.network_delete(&other_ctx, &on).await.unwrap();
+    assert_eq!(counts(&w), baseline, "pods as they were before");
+    for kind in ["network", "subnet", "port", "shadow_port"] {
+        assert_eq!(w.routings(kind).await, [], "{kind} routings left");
+    }
 }

@@ -450,7 +450,11 @@ impl App {
             .with_type("NetworkInUse"));
         }
         match self.store.net_object_delete(&n.id).await {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                // Its copies in pods go too (none is used any more).
+                self.sync_shadows_best_effort([n.id.clone()]).await;
+                Ok(())
+            }
             Ok(false) => Err(network_not_found(id)),
             // A port was created meanwhile and holds an address.
             Err(StoreError::ForeignKey(_)) => Err(Error::conflict(format!(

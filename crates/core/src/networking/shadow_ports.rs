@@ -10,7 +10,9 @@
 //! is bound, which tunnel endpoint that host has, from the pod's agents),
 //! creates the missing ones (each recorded as a `shadow_port` routing
 //! before the pod is asked) and deletes the ones no port needs any more,
-//! including after a port moved to another pod. It is idempotent, so it is
+//! including after a port moved to another pod, and removes the copy of
+//! the network (with its subnets) from a pod where no port of it is left,
+//! or every copy once the top network is deleted. It is idempotent, so it is
 //! run after every change that may affect the network and may be run again
 //! at any time (the audit of the durable-jobs issue will run it
 //! periodically).
@@ -107,16 +109,23 @@ impl App {
     /// Make the shadow ports of `network_id` what the pods' state says they
     /// should be. Returns how many were created and deleted.
     pub async fn sync_network_shadows(&self, network_id: &str) -> Result<(usize, usize)> {
-        let network = self.store.net_object_get("network", network_id).await?;
-        // The pods holding a copy of the network, by pod ID.
-        let mut copies: HashMap<String, (Pod, String)> = HashMap::new();
-        if network.is_some() {
-            for r in self.routings_of(network_id, "network").await? {
-                if let (Some(b), Some(pod)) = (r.bottom_id, self.store.pod_get(r.pod_id).await?) {
-                    copies.insert(pod.pod_id.to_string(), (pod, b));
-                }
+        // The pods holding a copy of the network, by pod ID, and those that
+        // need it: a port of the network lives there (not just a shadow).
+        let mut all_copies: HashMap<String, (Pod, String)> = HashMap::new();
+        for r in self.routings_of(network_id, "network").await? {
+            if let (Some(b), Some(pod)) = (r.bottom_id, self.store.pod_get(r.pod_id).await?) {
+                all_copies.insert(pod.pod_id.to_string(), (pod, b));
             }
         }
+        let filter = NetFilter { network_id: Some(network_id), ..Default::default() };
+        let mut needed: HashSet<String> = HashSet::new();
+        for port in self.store.net_object_list("port", &filter).await? {
+            for r in self.routings_of(&port.id, "port").await? {
+                needed.insert(r.pod_id.to_string());
+            }
+        }
+        let (copies, unneeded): (HashMap<_, _>, HashMap<_, _>) =
+            all_copies.into_iter().partition(|(k, _)| needed.contains(k));
         let bound = if copies.len() > 1 { self.bound_ports(network_id).await? } else { Vec::new() };
         let mut wanted: HashSet<(String, String)> = HashSet::new();
         let mut created = 0;
@@ -153,7 +162,48 @@ impl App {
                 deleted += 1;
             }
         }
+        // Copies no port needs any more: the pod's network goes (its
+        // subnets with it), and their routings.
+        for (pod, bottom_net) in unneeded.values() {
+            self.delete_network_copy(network_id, pod, bottom_net).await?;
+        }
         Ok((created, deleted))
+    }
+
+    async fn delete_network_copy(
+        &self,
+        network_id: &str,
+        pod: &Pod,
+        bottom_net: &str,
+    ) -> Result<()> {
+        let admin = self.pod_admin_session(pod).await?;
+        let req = PodRequest::new(
+            ServiceType::Network,
+            reqwest::Method::DELETE,
+            format!("/v2.0/networks/{bottom_net}"),
+        );
+        match admin.call(&req).await {
+            Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
+            Err(e) => return Err(pod_error(pod, e)),
+        }
+        // The subnet copies went with the pod's network: theirs are the
+        // routings in this pod of this network's subnets, or of subnets gone.
+        let filter = RoutingFilter {
+            pod_id: Some(pod.pod_id),
+            resource_type: Some("subnet".into()),
+            ..Default::default()
+        };
+        for r in self.store.routing_list(&filter, &Page { limit: 10_000, marker: None }).await? {
+            let subnet = self.store.net_object_get("subnet", &r.top_id).await?;
+            if subnet.is_none_or(|s| s.network_id.as_deref() == Some(network_id)) {
+                self.store.routing_delete(r.id).await?;
+            }
+        }
+        if let Some(r) = self.store.routing_find(network_id, "network", pod.pod_id).await? {
+            self.store.routing_delete(r.id).await?;
+        }
+        tracing::info!(region = %pod.region_name, network = network_id, "pod's copy of the network removed: nothing there uses it");
+        Ok(())
     }
 
     /// Top IDs of shadow routings whose port is gone (a port deleted while
