@@ -47,6 +47,12 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Availability zone support for network.",
     ),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    (
+        "quota_details",
+        "Quota details management support",
+        "Expose functions for quotas usage statistics per project",
+    ),
     (
         "project-id",
         "project_id field enabled",

@@ -69,6 +69,9 @@ pub fn router() -> Router<ApiState> {
         .route("/networking/v2.0/", get(resources))
         .route("/networking/v2.0/extensions", get(extensions::list))
         .route("/networking/v2.0/extensions/{alias}", get(extensions::show))
+        .route("/networking/v2.0/availability_zones", get(zones))
+        .route("/networking/v2.0/quotas/{project}", get(quota))
+        .route("/networking/v2.0/quotas/{project}/details", get(quota_details))
         .route("/networking/v2.0/{collection}", get(list).post(create))
         .route("/networking/v2.0/{collection}/{id}", get(show).put(update).delete(delete))
 }
@@ -145,6 +148,34 @@ async fn list(
         _ => app.port_list(&ctx, &q, &link).await,
     }?;
     Ok(Json(body))
+}
+
+async fn zones(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    h: HeaderMap,
+    uri: Uri,
+) -> NeutronResult<Json<Value>> {
+    let q = query_of(&uri)?;
+    let link =
+        format!("{}/networking/v2.0/availability_zones", base_url(s.public_url.as_deref(), &h));
+    Ok(Json(s.app.network_zone_list(&ctx, &q, &link).await?))
+}
+
+async fn quota(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Path(project): Path<String>,
+) -> NeutronResult<Json<Value>> {
+    Ok(Json(s.app.network_quota_show(&ctx, &project, false).await?))
+}
+
+async fn quota_details(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Path(project): Path<String>,
+) -> NeutronResult<Json<Value>> {
+    Ok(Json(s.app.network_quota_show(&ctx, &project, true).await?))
 }
 
 async fn fetch(app: &App, ctx: &RequestContext, one: &str, id: &str) -> Result<Value, Error> {

@@ -18,6 +18,7 @@ pub mod server_ports;
 pub mod shadow_ports;
 pub mod subnets;
 pub mod trace;
+pub mod zones_quotas;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
