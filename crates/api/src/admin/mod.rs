@@ -20,6 +20,7 @@ use crate::ApiState;
 mod jobs;
 mod pods;
 mod routings;
+mod trace;
 mod versions;
 pub mod views;
 
@@ -41,6 +42,7 @@ pub const PREFIX: &str = "/admin/v1.0";
         (name = "pods", description = "OpenStack regions registered with the gateway"),
         (name = "routings", description = "Where the bottom copy of each top resource lives"),
         (name = "jobs", description = "Durable asynchronous work"),
+        (name = "trace", description = "Whether a packet from a port reaches an IP, from the pods' state"),
     ),
     modifiers(&TokenAuth),
 )]
@@ -71,6 +73,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(jobs::job_list_detail))
         .routes(routes!(jobs::job_schemas))
         .routes(routes!(jobs::job_view, jobs::job_redo, jobs::job_delete))
+        .routes(routes!(trace::network_trace))
         // Clients often ask for the version documents with a trailing slash.
         .route("/admin/", get(versions::admin_versions))
         .route("/admin/v1.0/", get(versions::admin_version))

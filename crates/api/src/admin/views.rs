@@ -271,3 +271,25 @@ pub struct JobSchemaView {
 pub struct JobSchemasBody {
     pub schemas: Vec<JobSchemaView>,
 }
+
+/// What the pods' dataplanes say about a packet from a top port to an IP.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TraceView {
+    /// Whether the packet arrives.
+    pub reachable: bool,
+    /// What it went through, in order (`Pod1: port <top ID> on host1`,
+    /// `Pod1: shadow port <top ID> -> tunnel 10.0.0.12`, `Pod2: router ...`).
+    pub hops: Vec<String>,
+    /// Why it stopped, when it did not arrive: the missing piece.
+    pub reason: Option<String>,
+    /// The top port owning the destination IP (null when it does not arrive,
+    /// or the owner is a pod's own port).
+    pub dest_port: Option<String>,
+    /// The region of the port owning the destination IP.
+    pub dest_region: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TraceBody {
+    pub trace: TraceView,
+}

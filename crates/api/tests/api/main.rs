@@ -15,4 +15,5 @@ mod pods;
 mod routings;
 mod security_groups;
 mod server_groups;
+mod trace;
 mod unauthorized;
