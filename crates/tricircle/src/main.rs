@@ -61,6 +61,9 @@ enum Command {
         #[command(subcommand)]
         command: admin_cli::endpoints::EndpointsCommand,
     },
+    /// Whether a packet from a top port reaches an IP, hop by hop, from the pods' actual state
+    /// (exit 0: it does, 1: it does not, 2: error).
+    Trace(admin_cli::trace::TraceArgs),
     /// Run one simulated OpenStack region (Keystone, Nova, Cinder, Neutron, Glance).
     SimPod(sim_pod::SimPodArgs),
     /// Measure latency, throughput, listing and memory side by side (figures for docs/benchmarks.md).
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             Command::Routing { command } => admin_cli::run_routing(cli.connect, command).await,
             Command::Job { command } => admin_cli::run_job(cli.connect, command).await,
             Command::Endpoints { command } => admin_cli::endpoints::run(cli.connect, command).await,
+            Command::Trace(args) => admin_cli::trace::run(cli.connect, args).await,
             Command::SimPod(args) => sim_pod::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Version => {

@@ -15,13 +15,14 @@ mod client;
 mod cloud;
 pub mod endpoints;
 mod output;
+pub mod trace;
 
 pub use client::AdminClient;
 use output::{print_list, print_object};
 
 /// How to reach the gateway, the way openstackclient finds a cloud.
 #[derive(Args, Clone, Debug)]
-#[command(next_help_heading = "Reaching the gateway (pod, routing, job, endpoints)")]
+#[command(next_help_heading = "Reaching the gateway (pod, routing, job, endpoints, trace)")]
 pub struct ConnectArgs {
     /// A cloud in clouds.yaml (OS_CLIENT_CONFIG_FILE, ./clouds.yaml,
     /// ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml).
