@@ -524,19 +524,22 @@ impl App {
                     .with_type("SecurityGroupInUse"));
             }
         }
-        // Its rules go with it (the foreign key's cascade).
+        // Its rules go with it (the foreign key's cascade); its pod copies too.
         if !self.store.net_object_delete(&g.id).await? {
             return Err(group_not_found(id));
         }
+        self.delete_group_copies_best_effort(&g.id).await;
         Ok(())
     }
 
     /// A group's revision moves when its rules change, as Neutron's does.
+    /// Also where the pods' copies follow a change of the rules.
     async fn bump_group(&self, group: &str) -> Result<()> {
         if let Some(g) = self.store.net_object_get(GROUP, group).await? {
             let mut view = body_of(&g)?;
             next_revision(&mut view);
             self.store.net_object_update(group, false, &Value::Object(view).to_string()).await?;
+            self.sync_group_copies_best_effort(group, &g.project_id).await;
         }
         Ok(())
     }

@@ -227,8 +227,10 @@ impl App {
             .map_err(perr(pod))?
             .json()
             .map_err(perr(pod))?;
-        let key = collection.trim_end_matches('s');
-        let existing = found[collection]
+        // Bodies and answers say `security_group(s)` where paths say `security-groups`.
+        let key = collection.trim_end_matches('s').replace('-', "_");
+        let list_key = collection.replace('-', "_");
+        let existing = found[list_key.as_str()]
             .as_array()
             .and_then(|a| a.first())
             .and_then(|o| o["id"].as_str())
@@ -241,7 +243,7 @@ impl App {
                     reqwest::Method::POST,
                     format!("/v2.0/{collection}"),
                 )
-                .with_body(json!({ key: body }));
+                .with_body(json!({ key.clone(): body }));
                 let created: Value = match session.call(&req).await {
                     Ok(r) => r.json().map_err(perr(pod))?,
                     Err(PodError::Service { status, message, .. })
@@ -254,7 +256,7 @@ impl App {
                     }
                     Err(e) => return Err(perr(pod)(e)),
                 };
-                created[key]["id"].as_str().unwrap_or_default().to_string()
+                created[key.as_str()]["id"].as_str().unwrap_or_default().to_string()
             }
         };
         let patch = RoutingPatch { bottom_id: Some(Some(bottom.clone())), ..Default::default() };
@@ -355,8 +357,21 @@ impl App {
             {
                 self.delete_shadow(&shadow).await.map_err(session_err)?;
             }
-            let body = json!({"name": sp.top_port, "network_id": bottom_net, "fixed_ips": fixed,
+            let mut body = json!({"name": sp.top_port, "network_id": bottom_net, "fixed_ips": fixed,
                 "mac_address": pbody["mac_address"], "admin_state_up": pbody["admin_state_up"]});
+            // Its security groups, copied into the pod with their rules.
+            let groups: Vec<String> = pbody["security_groups"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            if pbody["port_security_enabled"] == json!(false) {
+                body["port_security_enabled"] = json!(false);
+                body["security_groups"] = json!([]);
+            } else {
+                let bottom_groups =
+                    self.ensure_security_groups_in_pod(pod, project_id, &groups).await?;
+                body["security_groups"] = json!(bottom_groups);
+            }
             sp.bottom_port = Some(
                 self.ensure_bottom(
                     pod,
