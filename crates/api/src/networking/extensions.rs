@@ -1,7 +1,6 @@
 //! `GET /extensions`: what this Neutron offers, so clients (openstacksdk,
 //! the `openstack` CLI) enable the attributes they know. Only extensions the
-//! gateway really implements are listed; routers and floating IPs join as
-//! they land.
+//! gateway really implements are listed; floating IPs join when they land.
 
 use axum::Json;
 use axum::extract::Path;
@@ -40,6 +39,27 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("port-security", "Port Security", "Provides port security"),
     ("security-group", "security-group", "The security groups extension."),
+    (
+        "router",
+        "Neutron L3 Router",
+        "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.",
+    ),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    (
+        "extraroute-atomic",
+        "Atomically add/remove extra routes",
+        "Edit extra routes of a router on server side by atomically adding/removing extra routes",
+    ),
+    (
+        "ext-gw-mode",
+        "Neutron L3 Configurable external gateway mode",
+        "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway",
+    ),
+    (
+        "router_availability_zone",
+        "Router Availability Zone",
+        "Availability zone support for router.",
+    ),
     ("availability_zone", "Availability Zone", "The availability zone extension."),
     (
         "network_availability_zone",

@@ -1,5 +1,6 @@
 //! Neutron v2.0 at `/networking` (DESIGN §4 "Network"): networks, subnets,
-//! ports, security groups and their rules, authoritative at the top. Errors
+//! ports, security groups and their rules, routers (interfaces, gateway,
+//! extra routes), authoritative at the top. Errors
 //! use Neutron's body, `{"NeutronError": {"type", "message", "detail"}}`,
 //! with Neutron's exception names as types.
 
@@ -9,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tricircle_common::{Error, ErrorKind, RequestContext};
@@ -72,6 +73,10 @@ pub fn router() -> Router<ApiState> {
         .route("/networking/v2.0/availability_zones", get(zones))
         .route("/networking/v2.0/quotas/{project}", get(quota))
         .route("/networking/v2.0/quotas/{project}/details", get(quota_details))
+        .route("/networking/v2.0/routers/{id}/add_router_interface", put(add_interface))
+        .route("/networking/v2.0/routers/{id}/remove_router_interface", put(remove_interface))
+        .route("/networking/v2.0/routers/{id}/add_extraroutes", put(add_extraroutes))
+        .route("/networking/v2.0/routers/{id}/remove_extraroutes", put(remove_extraroutes))
         .route("/networking/v2.0/{collection}", get(list).post(create))
         .route("/networking/v2.0/{collection}/{id}", get(show).put(update).delete(delete))
 }
@@ -82,6 +87,7 @@ const COLLECTIONS: &[(&str, &str)] = &[
     ("ports", "port"),
     ("security-groups", "security_group"),
     ("security-group-rules", "security_group_rule"),
+    ("routers", "router"),
 ];
 
 async fn versions(State(s): State<ApiState>, h: HeaderMap) -> Json<Value> {
@@ -145,6 +151,7 @@ async fn list(
         "subnets" => app.subnet_list(&ctx, &q, &link).await,
         "security-groups" => app.security_group_list(&ctx, &q, &link).await,
         "security-group-rules" => app.security_group_rule_list(&ctx, &q, &link).await,
+        "routers" => app.router_list(&ctx, &q, &link).await,
         _ => app.port_list(&ctx, &q, &link).await,
     }?;
     Ok(Json(body))
@@ -184,6 +191,7 @@ async fn fetch(app: &App, ctx: &RequestContext, one: &str, id: &str) -> Result<V
         "subnet" => app.subnet_show(ctx, id).await,
         "security_group" => app.security_group_show(ctx, id).await,
         "security_group_rule" => app.security_group_rule_show(ctx, id).await,
+        "router" => app.router_show(ctx, id).await,
         _ => app.port_show(ctx, id).await,
     }
 }
@@ -220,6 +228,7 @@ async fn create(
         "subnet" => app.subnet_create(&ctx, &body).await,
         "security_group" => app.security_group_create(&ctx, &body).await,
         "security_group_rule" => app.security_group_rule_create(&ctx, &body).await,
+        "router" => app.router_create(&ctx, &body).await,
         _ => app.port_create(&ctx, &body).await,
     }?;
     Ok((StatusCode::CREATED, Json(json!({ one: v })).into_response()).into_response())
@@ -239,6 +248,7 @@ async fn update(
         "subnet" => app.subnet_update(&ctx, &id, &body).await,
         "security_group" => app.security_group_update(&ctx, &id, &body).await,
         "security_group_rule" => app.security_group_rule_update(&ctx, &id, &body).await,
+        "router" => app.router_update(&ctx, &id, &body).await,
         _ => app.port_update(&ctx, &id, &body).await,
     }?;
     Ok(Json(json!({ one: v })))
@@ -256,7 +266,50 @@ async fn delete(
         "subnet" => app.subnet_delete(&ctx, &id).await,
         "security_group" => app.security_group_delete(&ctx, &id).await,
         "security_group_rule" => app.security_group_rule_delete(&ctx, &id).await,
+        "router" => app.router_delete(&ctx, &id).await,
         _ => app.port_delete(&ctx, &id).await,
     }?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /routers/{id}/add_router_interface`: Neutron answers the bare
+/// interface info (no `router` wrapper) with 200.
+async fn add_interface(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> NeutronResult<Json<Value>> {
+    let body = parse_body(&body)?;
+    Ok(Json(s.app.router_add_interface(&ctx, &id, &body).await?))
+}
+
+async fn remove_interface(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> NeutronResult<Json<Value>> {
+    let body = parse_body(&body)?;
+    Ok(Json(s.app.router_remove_interface(&ctx, &id, &body).await?))
+}
+
+async fn add_extraroutes(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> NeutronResult<Json<Value>> {
+    let body = parse_body(&body)?;
+    Ok(Json(json!({"router": s.app.router_change_routes(&ctx, &id, &body, true).await?})))
+}
+
+async fn remove_extraroutes(
+    State(s): State<ApiState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> NeutronResult<Json<Value>> {
+    let body = parse_body(&body)?;
+    Ok(Json(json!({"router": s.app.router_change_routes(&ctx, &id, &body, false).await?})))
 }

@@ -12,6 +12,7 @@ mod networking;
 mod openapi;
 mod pod_health;
 mod pods;
+mod routers;
 mod routings;
 mod security_groups;
 mod server_groups;

@@ -551,6 +551,14 @@ impl App {
     pub async fn port_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {
         let caller = Caller::of(ctx)?;
         let p = self.port_visible(&caller, id).await?;
+        let body = body_of(&p)?;
+        if self.router_owns_port(&body).await? {
+            let owner = body["device_owner"].as_str().unwrap_or_default();
+            return Err(Error::conflict(format!(
+                "Port {id} cannot be deleted directly via the port API: has device owner {owner}."
+            ))
+            .with_type("ServicePortInUse"));
+        }
         if !self.store.net_object_delete(&p.id).await? {
             return Err(port_not_found(id));
         }
