@@ -272,3 +272,66 @@ async fn servers_of_two_pods_on_one_network_reach_each_other_through_shadow_port
         assert_eq!(w.routings(kind).await, [], "{kind} routings left");
     }
 }
+
+#[tokio::test]
+async fn interfaces_attach_and_detach_in_the_servers_pod() {
+    let w = world(1).await;
+    let (blue, _) = w.network("blue", "10.70.0.0/24").await;
+    let (red, _) = w.network("red", "10.71.0.0/24").await;
+    let vm = w.create(w.with_networks("vm", "az1", json!([{"uuid": blue}]))).await.unwrap();
+    let listed = w.app.interface_list(&w.demo, &vm).await.unwrap();
+    assert_eq!(listed["interfaceAttachments"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["interfaceAttachments"][0]["net_id"], blue.as_str(), "top IDs: {listed}");
+
+    // Attach on another network: a new top port, its copy, the pod's Nova takes it.
+    let body =
+        json!({"interfaceAttachment": {"net_id": red, "fixed_ips": [{"ip_address": "10.71.0.9"}]}});
+    let att = w.app.interface_attach(&w.demo, &vm, &body).await.unwrap();
+    let port = att["interfaceAttachment"]["port_id"].as_str().unwrap().to_string();
+    assert_eq!(att["interfaceAttachment"]["net_id"], red.as_str());
+    assert_eq!(att["interfaceAttachment"]["fixed_ips"][0]["ip_address"], "10.71.0.9");
+    let copy = w.bottom_port(&port).await;
+    let bports = objects(&w.pod_state(0), "network", "ports");
+    let bport = bports.iter().find(|p| p["id"] == copy.as_str()).expect("the copy");
+    assert!(
+        !bport["device_id"].as_str().unwrap_or_default().is_empty(),
+        "bound to the pod's server: {bport}"
+    );
+    let view = w.app.server_show(&w.demo, &vm, None).await.unwrap();
+    assert_eq!(view["addresses"]["red"][0]["addr"], "10.71.0.9", "{view}");
+    assert_eq!(
+        w.app.interface_list(&w.demo, &vm).await.unwrap()["interfaceAttachments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Detach: the copy and the top port made for it go.
+    w.app.interface_detach(&w.demo, &vm, &port).await.unwrap();
+    assert!(objects(&w.pod_state(0), "network", "ports").iter().all(|p| p["id"] != copy.as_str()));
+    assert!(w.top_ports().await.iter().all(|p| p["id"] != port.as_str()));
+    assert_eq!(
+        w.app.interface_list(&w.demo, &vm).await.unwrap()["interfaceAttachments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The user's own port: attached, then detached and kept, unbound.
+    let mine = w.app.port_create(&w.demo, &json!({"port": {"network_id": red}})).await.unwrap();
+    let mine = mine["id"].as_str().unwrap().to_string();
+    let body = json!({"interfaceAttachment": {"port_id": mine}});
+    w.app.interface_attach(&w.demo, &vm, &body).await.unwrap();
+    w.app.interface_detach(&w.demo, &vm, &mine).await.unwrap();
+    let kept = w.top_ports().await.into_iter().find(|p| p["id"] == mine.as_str()).expect("kept");
+    assert_eq!(kept["device_id"], "", "{kept}");
+
+    // Errors: both or neither of net_id and port_id; another server's interface.
+    let both = json!({"interfaceAttachment": {"net_id": red, "port_id": mine}});
+    assert_eq!(w.app.interface_attach(&w.demo, &vm, &both).await.unwrap_err().status(), 400);
+    let neither = json!({"interfaceAttachment": {}});
+    assert_eq!(w.app.interface_attach(&w.demo, &vm, &neither).await.unwrap_err().status(), 400);
+    assert_eq!(w.app.interface_detach(&w.demo, &vm, &mine).await.unwrap_err().status(), 404);
+}

@@ -257,14 +257,43 @@ pub async fn subresource(
     if !["metadata", "tags", "os-instance-actions", "os-interface"].contains(&first) {
         return Err(super::not_found());
     }
-    if first == "os-interface" && method != axum::http::Method::GET {
-        return Err(ApiError(Error::bad_request(
-            "Attaching and detaching interfaces needs the gateway's networking, which is not there yet.",
-        )));
+    if first == "os-interface" {
+        return interfaces(&s, &ctx, &method, &id, &rest, &body).await;
     }
     let body =
         if body.is_empty() { None } else { Some(crate::extract::parse_json::<Value>(&body)?) };
     let (status, out) = s.app.server_subresource(&ctx, &id, method, &rest, body, Some(mv)).await?;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     Ok(if out.is_null() { status.into_response() } else { (status, Json(out)).into_response() })
+}
+
+/// `os-interface`: the server's top ports (see `core::compute::interfaces`).
+async fn interfaces(
+    s: &ApiState,
+    ctx: &tricircle_common::RequestContext,
+    method: &axum::http::Method,
+    id: &str,
+    rest: &str,
+    body: &axum::body::Bytes,
+) -> ApiResult<Response> {
+    use axum::http::Method;
+    let port = rest.strip_prefix("os-interface").unwrap_or_default().trim_start_matches('/');
+    match (method.clone(), port.is_empty()) {
+        (Method::GET, true) => Ok(Json(s.app.interface_list(ctx, id).await?).into_response()),
+        (Method::GET, false) => {
+            Ok(Json(s.app.interface_show(ctx, id, port).await?).into_response())
+        }
+        (Method::POST, true) => {
+            let body: Value = crate::extract::parse_json(body)?;
+            Ok(Json(s.app.interface_attach(ctx, id, &body).await?).into_response())
+        }
+        (Method::DELETE, false) => {
+            s.app.interface_detach(ctx, id, port).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        _ => Err(ApiError(Error::new(
+            tricircle_common::ErrorKind::MethodNotAllowed,
+            "The method is not allowed for the requested URL.",
+        ))),
+    }
 }

@@ -7,6 +7,7 @@ use tricircle_common::{Error, RequestContext, Result};
 pub mod boot_source;
 pub mod flavors;
 mod inline_saga;
+mod interfaces;
 pub mod keypairs;
 mod page_shares;
 pub mod placement;

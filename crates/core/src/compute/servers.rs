@@ -23,7 +23,11 @@ fn not_found(id: &str) -> Error {
 
 impl App {
     /// The resource row of a server the caller may see, with its pod.
-    async fn server_row(&self, ctx: &RequestContext, id: &str) -> Result<(ResourceRow, Pod)> {
+    pub(super) async fn server_row(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<(ResourceRow, Pod)> {
         self.placed(ctx, id, "server").await?.ok_or_else(|| not_found(id))
     }
 

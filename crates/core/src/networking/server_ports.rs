@@ -165,18 +165,44 @@ impl App {
     /// others unbound (as Nova does when a server goes).
     pub(crate) async fn release_ports(&self, project_id: &str, server_id: &str) -> Result<()> {
         for p in self.ports_of_server(project_id, server_id).await? {
-            let mut body = body_of(&p)?;
-            if body.get(CREATED_FOR).and_then(Value::as_str) == Some(server_id) {
-                self.store.net_object_delete(&p.id).await?;
-                continue;
-            }
-            for key in ["device_id", "device_owner", "binding:host_id"] {
-                body.insert(key.into(), json!(""));
-            }
-            body.insert("status".into(), json!("DOWN"));
-            self.store.net_object_update(&p.id, false, &Value::Object(body).to_string()).await?;
+            self.release_port(&p, server_id).await?;
         }
         Ok(())
+    }
+
+    /// Give back one top port of a server (deleted when made for it).
+    pub(crate) async fn release_port(&self, p: &NetObject, server_id: &str) -> Result<()> {
+        let mut body = body_of(p)?;
+        if body.get(CREATED_FOR).and_then(Value::as_str) == Some(server_id) {
+            self.store.net_object_delete(&p.id).await?;
+            return Ok(());
+        }
+        for key in ["device_id", "device_owner", "binding:host_id"] {
+            body.insert(key.into(), json!(""));
+        }
+        body.insert("status".into(), json!("DOWN"));
+        self.store.net_object_update(&p.id, false, &Value::Object(body).to_string()).await?;
+        Ok(())
+    }
+
+    /// Claim one more port for a server (an interface attached later):
+    /// `entry` as in a server create's `networks`.
+    pub(crate) async fn claim_server_port(
+        &self,
+        ctx: &RequestContext,
+        server_id: &str,
+        entry: &Value,
+    ) -> Result<ServerPort> {
+        self.claim_one(ctx, server_id, entry).await
+    }
+
+    /// A server's top ports, for the compute API's os-interface.
+    pub(crate) async fn server_port_objects(
+        &self,
+        project_id: &str,
+        server_id: &str,
+    ) -> Result<Vec<NetObject>> {
+        self.ports_of_server(project_id, server_id).await
     }
 
     /// The pod's copy of one top object (network, subnet, port, shadow
@@ -463,24 +489,35 @@ impl App {
         // while Nova still holds it (the server's delete is asynchronous).
         let session = self.pod_admin_session(pod).await.map_err(session_err)?;
         for p in ports {
-            let Some(r) =
-                self.store.routing_find(&p.id, "port", pod.pod_id).await.map_err(store_err)?
-            else {
-                continue;
-            };
-            if let Some(b) = &r.bottom_id {
-                let req = PodRequest::new(
-                    ServiceType::Network,
-                    reqwest::Method::DELETE,
-                    format!("/v2.0/ports/{b}"),
-                );
-                match session.call(&req).await {
-                    Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
-                    Err(e) => return Err(perr(pod)(e)),
-                }
-            }
-            self.store.routing_delete(r.id).await.map_err(store_err)?;
+            self.unmaterialize_port(pod, &session, &p.id).await?;
         }
+        Ok(())
+    }
+
+    /// Delete one top port's copy in a pod (as the pod's admin) and its routing.
+    pub(crate) async fn unmaterialize_port(
+        &self,
+        pod: &Pod,
+        admin: &PodSession,
+        port_id: &str,
+    ) -> Result<(), StepError> {
+        let Some(r) =
+            self.store.routing_find(port_id, "port", pod.pod_id).await.map_err(store_err)?
+        else {
+            return Ok(());
+        };
+        if let Some(b) = &r.bottom_id {
+            let req = PodRequest::new(
+                ServiceType::Network,
+                reqwest::Method::DELETE,
+                format!("/v2.0/ports/{b}"),
+            );
+            match admin.call(&req).await {
+                Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
+                Err(e) => return Err(perr(pod)(e)),
+            }
+        }
+        self.store.routing_delete(r.id).await.map_err(store_err)?;
         Ok(())
     }
 }
