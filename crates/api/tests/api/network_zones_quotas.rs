@@ -47,6 +47,9 @@ gateway_tests! {
         let q = &r.ok(200)["quota"];
         assert_eq!(q["network"], json!({"limit": 100, "used": 2, "reserved": 0}));
         assert_eq!(q["router"]["used"], 0);
+        call(gw, MEMBER, Method::POST, "/routers", Some(json!({"router": {"name": "r"}}))).await.ok(201);
+        let r = call(gw, MEMBER, Method::GET, "/quotas/p1/details", None).await;
+        assert_eq!(r.ok(200)["quota"]["router"]["used"], 1);
         // Another project's quotas: the admin only.
         let r = call(gw, MEMBER, Method::GET, "/quotas/p2", None).await;
         assert_eq!(r.status.as_u16(), 403, "{}", r.body);

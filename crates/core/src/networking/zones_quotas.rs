@@ -78,7 +78,12 @@ impl App {
                 continue;
             }
             let used = match *resource {
-                "network" | "subnet" | "port" | "security_group" | "security_group_rule" => {
+                "network"
+                | "subnet"
+                | "port"
+                | "router"
+                | "security_group"
+                | "security_group_rule" => {
                     let filter = NetFilter { project_id: Some(project_id), ..Default::default() };
                     let mine = self.store.net_object_list(resource, &filter).await?;
                     mine.into_iter().filter(|o| o.project_id == project_id).count()
