@@ -369,7 +369,8 @@ impl App {
         ))
     }
 
-    async fn check_zone_hints(&self, hints: &Value) -> Result<()> {
+    /// Availability zone hints must name zones (or regions) the gateway has.
+    pub(crate) async fn check_zone_hints(&self, hints: &Value) -> Result<()> {
         let hints: Vec<&str> = hints
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_str).collect())

@@ -436,7 +436,7 @@ impl App {
         };
         let hints = string_list(b, "availability_zone_hints")?.unwrap_or_default();
         if !hints.is_empty() {
-            self.router_zone_hints_check(&hints).await?;
+            self.check_zone_hints(&json!(&hints)).await?;
         }
         let mut view = Map::new();
         view.insert("name".into(), json!(str_field(b, "name")?.unwrap_or_default()));
@@ -466,21 +466,6 @@ impl App {
             self.store.net_object_update(&obj.id, false, &obj.body).await?;
         }
         self.router_view(&obj, &caller).await
-    }
-
-    /// Availability zone hints must name zones the gateway has.
-    async fn router_zone_hints_check(&self, hints: &[String]) -> Result<()> {
-        let pods = self.store.pod_list().await?;
-        for h in hints {
-            if !pods.iter().any(|p| &p.az_name == h || &p.region_name == h) {
-                return Err(Error::not_found(
-                    "AvailabilityZone",
-                    tricircle_common::ids::truncate_for_message(h),
-                )
-                .with_type("AvailabilityZoneNotFound"));
-            }
-        }
-        Ok(())
     }
 
     pub async fn router_update(
