@@ -50,6 +50,28 @@ async fn a_ports_groups_are_copied_and_kept_in_line() {
     let mut spec = w.spec("vm2");
     spec.networks = Some(json!([{"uuid": net}]));
     let vm2 = w.create(spec).await.unwrap();
+    // Nova's `security_groups` name the groups of the ports a server makes.
+    let mut spec = w.spec("vm3");
+    spec.networks = Some(json!([{"uuid": net}]));
+    spec.security_groups = vec!["web".into()];
+    let vm3 = w.create(spec).await.unwrap();
+    let q = tricircle_core::networking::listing::ListQuery::default();
+    let ports = w.app.port_list(d, &q, "u").await.unwrap();
+    let p3 = ports["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["device_id"] == vm3.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(p3["security_groups"], json!([web]), "{p3}");
+    let mut spec = w.spec("vm4");
+    spec.networks = Some(json!([{"uuid": net}]));
+    spec.security_groups = vec!["nope".into()];
+    let e = w.create(spec).await.unwrap_err();
+    assert_eq!(e.status(), 400, "{e}");
+    assert!(e.external_message().contains("Security group nope not found"), "{e}");
+    w.app.server_delete(d, &vm3).await.unwrap();
 
     let copies = w.routings("security_group").await;
     let web_copy = copies

@@ -46,6 +46,24 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError(Error::bad_request(message))
 }
 
+/// Nova's `security_groups`: `[{"name": N}, ...]`.
+fn security_groups(server: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
+    match server.get("security_groups") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|g| {
+                g.get("name").and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
+                    bad("Invalid input for field/attribute security_groups: each needs a name.")
+                })
+            })
+            .collect(),
+        Some(_) => {
+            Err(bad("Invalid input for field/attribute security_groups: it must be a list."))
+        }
+    }
+}
+
 fn is_uuid(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok()
 }
@@ -150,6 +168,7 @@ pub async fn create(
         microversion: Some(mv),
         block_devices: block_devices(server)?,
         group: group_hint(&body)?,
+        security_groups: security_groups(server)?,
     };
     let (view, admin_pass) = s.app.server_create(&ctx, spec).await?;
     let base = base_url(s.public_url.as_deref(), &h);

@@ -50,6 +50,8 @@ pub struct ServerSpec {
     pub block_devices: Vec<Value>,
     /// The `group` scheduler hint: a top server group ID.
     pub group: Option<String>,
+    /// Nova's `security_groups` (names or IDs) for the ports it makes.
+    pub security_groups: Vec<String>,
 }
 
 /// The saga's state, saved in the job after every step.
@@ -475,7 +477,14 @@ impl App {
         let top_id = uuid::Uuid::new_v4().to_string();
         // Last, so nothing above can fail after the ports were taken; the
         // saga's `record` undo gives them back if the create fails.
-        let ports = self.claim_server_ports(ctx, &top_id, spec.networks.as_ref()).await?;
+        let ports = self
+            .claim_server_ports(ctx, &top_id, spec.networks.as_ref(), &spec.security_groups)
+            .await?;
+        let group_names: Vec<Value> = if spec.security_groups.is_empty() {
+            vec![json!({"name": "default"})]
+        } else {
+            spec.security_groups.iter().map(|g| json!({"name": g})).collect()
+        };
         let state = ServerCreate {
             top_id,
             project_id: project.clone(),
@@ -500,7 +509,7 @@ impl App {
             ports,
         };
         let state = self.run_inline(&project, state, &pod).await?;
-        let view = json!({"id": state.top_id, "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]});
+        let view = json!({"id": state.top_id, "OS-DCF:diskConfig": "MANUAL", "security_groups": group_names});
         Ok((view, state.admin_pass))
     }
 }

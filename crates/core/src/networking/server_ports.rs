@@ -62,7 +62,9 @@ impl App {
         ctx: &RequestContext,
         server_id: &str,
         networks: Option<&Value>,
+        security_groups: &[String],
     ) -> Result<Vec<ServerPort>> {
+        let groups = self.security_group_ids(ctx, security_groups).await?;
         let entries = match networks {
             None | Some(Value::Null) => return Ok(Vec::new()),
             Some(Value::String(s)) if s == "auto" || s == "none" => return Ok(Vec::new()),
@@ -75,7 +77,7 @@ impl App {
         };
         let mut claimed: Vec<ServerPort> = Vec::new();
         for e in &entries {
-            let result = self.claim_one(ctx, server_id, e).await;
+            let result = self.claim_one(ctx, server_id, e, groups.as_deref()).await;
             match result {
                 Ok(p) => claimed.push(p),
                 Err(err) => {
@@ -94,6 +96,7 @@ impl App {
         ctx: &RequestContext,
         server_id: &str,
         e: &Value,
+        groups: Option<&[String]>,
     ) -> Result<ServerPort> {
         if let Some(port_id) = e.get("port").and_then(Value::as_str) {
             let port = self.port_show(ctx, port_id).await.map_err(|_| {
@@ -113,6 +116,10 @@ impl App {
         };
         let mut port =
             json!({"network_id": net, "device_id": server_id, "device_owner": "compute:nova"});
+        // The server's groups (Nova's `security_groups`) for the ports it makes.
+        if let Some(g) = groups {
+            port["security_groups"] = json!(g);
+        }
         if let Some(ip) = e.get("fixed_ip").and_then(Value::as_str) {
             port["fixed_ips"] = json!([{"ip_address": ip}]);
         }
@@ -133,6 +140,44 @@ impl App {
             self.store.net_object_update(&id, false, &Value::Object(body).to_string()).await?;
         }
         Ok(ServerPort { top_port: id, bottom_port: None })
+    }
+
+    /// The caller's groups named (by name or ID) in a server create; `None`
+    /// when none was named (the ports get the project's default group).
+    async fn security_group_ids(
+        &self,
+        ctx: &RequestContext,
+        names: &[String],
+    ) -> Result<Option<Vec<String>>> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let q = super::listing::ListQuery::default();
+        let listed = self.security_group_list(ctx, &q, "").await?;
+        let project = ctx.auth.project_id.clone().unwrap_or_default();
+        let mine: Vec<&Value> = listed["security_groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|g| g["project_id"].as_str() == Some(project.as_str()))
+            .collect();
+        let mut out = Vec::new();
+        for n in names {
+            let found = mine
+                .iter()
+                .find(|g| g["id"].as_str() == Some(n.as_str()))
+                .or_else(|| mine.iter().find(|g| g["name"].as_str() == Some(n.as_str())));
+            match found.and_then(|g| g["id"].as_str()) {
+                Some(id) => out.push(id.to_string()),
+                None => {
+                    return Err(Error::bad_request(format!(
+                        "Security group {} not found for project {project}.",
+                        tricircle_common::ids::truncate_for_message(n)
+                    )));
+                }
+            }
+        }
+        Ok(Some(out))
     }
 
     /// The top ports a server holds.
@@ -193,7 +238,7 @@ impl App {
         server_id: &str,
         entry: &Value,
     ) -> Result<ServerPort> {
-        self.claim_one(ctx, server_id, entry).await
+        self.claim_one(ctx, server_id, entry, None).await
     }
 
     /// A server's top ports, for the compute API's os-interface.
