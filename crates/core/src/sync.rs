@@ -2,9 +2,13 @@
 //! view is read again from its pod, so listings for a pod that later goes
 //! down, quota counts and audits do not work from stale data. It is the same
 //! code path as a read (one call per pod and project), run with the
-//! gateway's own admin context.
+//! gateway's own admin context. Beside it, the networking reconcile
+//! finishes what a change could not (a pod that was away).
+
+use std::collections::BTreeSet;
 
 use tricircle_common::{AuthContext, RequestContext, RequestId, Result};
+use tricircle_store::{NetFilter, Page, RoutingFilter};
 
 use crate::App;
 use crate::compute::ServerListQuery;
@@ -24,5 +28,47 @@ impl App {
         let servers = self.server_list_read_all(&ctx, q).await?.servers.len();
         let volumes = self.volume_list(&ctx, true, None).await?.len();
         Ok(servers + volumes)
+    }
+}
+
+impl App {
+    /// The periodic reconcile of networking in pods: every network's shadow
+    /// ports and copies (also of networks deleted at the top whose copies a
+    /// failed pod kept), every security group's copies. What a change could
+    /// not finish at once (a pod was away) is finished here. Returns how
+    /// many networks and groups it went over.
+    pub async fn reconcile_networking(&self) -> Result<usize> {
+        let routings = |kind: &'static str| RoutingFilter {
+            resource_type: Some(kind.into()),
+            ..Default::default()
+        };
+        let page = Page { limit: 100_000, marker: None };
+        let mut networks: BTreeSet<String> = self
+            .store
+            .net_object_list("network", &NetFilter::default())
+            .await?
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
+        for r in self.store.routing_list(&routings("network"), &page).await? {
+            networks.insert(r.top_id);
+        }
+        let mut n = networks.len();
+        self.sync_shadows_best_effort(networks).await;
+        let groups: BTreeSet<String> = self
+            .store
+            .routing_list(&routings("security_group"), &page)
+            .await?
+            .into_iter()
+            .map(|r| r.top_id)
+            .collect();
+        n += groups.len();
+        for g in groups {
+            match self.store.net_object_get("security_group", &g).await? {
+                Some(top) => self.sync_group_copies_best_effort(&g, &top.project_id).await,
+                None => self.delete_group_copies_best_effort(&g).await,
+            }
+        }
+        Ok(n)
     }
 }

@@ -335,3 +335,25 @@ async fn interfaces_attach_and_detach_in_the_servers_pod() {
     assert_eq!(w.app.interface_attach(&w.demo, &vm, &neither).await.unwrap_err().status(), 400);
     assert_eq!(w.app.interface_detach(&w.demo, &vm, &mine).await.unwrap_err().status(), 404);
 }
+
+#[tokio::test]
+async fn the_periodic_reconcile_makes_the_shadow_a_pod_refused() {
+    let w = world(2).await;
+    let (net, _) = w.network("late", "10.80.0.0/24").await;
+    let a = w.create(w.with_networks("a", "az1", json!([{"uuid": net}]))).await.unwrap();
+    // Pod1 refuses new ports while b boots in Pod2: b's shadow there is not made.
+    let rule = w.pods[0]
+        .control()
+        .add_fault(tricircle_sim_pod::FaultRule::error("network.port_create", 503));
+    let b = w.create(w.with_networks("b", "az2", json!([{"uuid": net}]))).await.unwrap();
+    let (pa, pb) = (w.port_of(&a).await, w.port_of(&b).await);
+    let ba = w.bottom_port(pa["id"].as_str().unwrap()).await;
+    let ip_b = pb["fixed_ips"][0]["ip_address"].as_str().unwrap().to_string();
+    let missing = w.trace(&ba, &ip_b);
+    assert!(!missing.reachable, "{missing:?}");
+    // The pod is back; the periodic reconcile finishes the job.
+    w.pods[0].control().remove_fault(rule.id);
+    assert!(w.app.reconcile_networking().await.unwrap() >= 1);
+    let fixed = w.trace(&ba, &ip_b);
+    assert!(fixed.reachable, "{fixed:?}");
+}

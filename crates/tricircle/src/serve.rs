@@ -295,10 +295,16 @@ impl Gateway {
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => break,
-                        _ = tick.tick() => match app.refresh_summaries().await {
-                            Ok(n) => tracing::debug!(resources = n, "refreshed cached summaries"),
-                            Err(e) => tracing::warn!(error = %e, "refreshing cached summaries failed"),
-                        },
+                        _ = tick.tick() => {
+                            match app.refresh_summaries().await {
+                                Ok(n) => tracing::debug!(resources = n, "refreshed cached summaries"),
+                                Err(e) => tracing::warn!(error = %e, "refreshing cached summaries failed"),
+                            }
+                            match app.reconcile_networking().await {
+                                Ok(n) => tracing::debug!(objects = n, "reconciled networking in pods"),
+                                Err(e) => tracing::warn!(error = %e, "reconciling networking failed"),
+                            }
+                        }
                     }
                 }
             });
