@@ -55,6 +55,18 @@ impl App {
         }
         let mut n = networks.len();
         self.sync_shadows_best_effort(networks).await;
+        let mut routers: BTreeSet<String> = self
+            .store
+            .net_object_list("router", &NetFilter::default())
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        for r in self.store.routing_list(&routings("router"), &page).await? {
+            routers.insert(r.top_id);
+        }
+        n += routers.len();
+        self.sync_routers_best_effort(routers).await;
         let groups: BTreeSet<String> = self
             .store
             .routing_list(&routings("security_group"), &page)

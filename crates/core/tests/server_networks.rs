@@ -357,3 +357,51 @@ async fn the_periodic_reconcile_makes_the_shadow_a_pod_refused() {
     let fixed = w.trace(&ba, &ip_b);
     assert!(fixed.reachable, "{fixed:?}");
 }
+
+#[tokio::test]
+async fn a_router_joins_two_networks_in_a_pod_and_leaves_nothing_behind() {
+    let w = world(1).await;
+    let counts = |w: &World| -> Vec<usize> {
+        let st = w.pod_state(0);
+        ["networks", "subnets", "ports", "routers"]
+            .map(|k| objects(&st, "network", k).len())
+            .to_vec()
+    };
+    let baseline = counts(&w);
+    let (blue, blue_sub) = w.network("blue", "10.90.1.0/24").await;
+    let (red, red_sub) = w.network("red", "10.90.2.0/24").await;
+    let r = w.app.router_create(&w.demo, &json!({"router": {"name": "r"}})).await.unwrap();
+    let r = r["id"].as_str().unwrap().to_string();
+    for s in [&blue_sub, &red_sub] {
+        w.app.router_add_interface(&w.demo, &r, &json!({"subnet_id": s})).await.unwrap();
+    }
+    let a = w.create(w.with_networks("a", "az1", json!([{"uuid": blue}]))).await.unwrap();
+    let b = w.create(w.with_networks("b", "az1", json!([{"uuid": red}]))).await.unwrap();
+    let (pa, pb) = (w.port_of(&a).await, w.port_of(&b).await);
+    let ba = w.bottom_port(pa["id"].as_str().unwrap()).await;
+    let ip_b = pb["fixed_ips"][0]["ip_address"].as_str().unwrap().to_string();
+
+    // The pod has the router, named after the top one, on both gateways.
+    let routers = objects(&w.pod_state(0), "network", "routers");
+    assert_eq!(routers.iter().filter(|x| x["name"] == r.as_str()).count(), 1, "{routers:?}");
+    let via = w.trace(&ba, &ip_b);
+    assert!(via.reachable, "{via:?}");
+    assert!(via.hops.iter().any(|h| h.contains("router")), "{via:?}");
+
+    // Without the red interface, blue no longer reaches red.
+    w.app.router_remove_interface(&w.demo, &r, &json!({"subnet_id": red_sub})).await.unwrap();
+    let cut = w.trace(&ba, &ip_b);
+    assert!(!cut.reachable, "{cut:?}");
+
+    // Everything goes: the pod is as it was, no routing is left.
+    w.app.server_delete(&w.demo, &a).await.unwrap();
+    w.app.server_delete(&w.demo, &b).await.unwrap();
+    w.app.router_remove_interface(&w.demo, &r, &json!({"subnet_id": blue_sub})).await.unwrap();
+    w.app.router_delete(&w.demo, &r).await.unwrap();
+    w.app.network_delete(&w.demo, &blue).await.unwrap();
+    w.app.network_delete(&w.demo, &red).await.unwrap();
+    assert_eq!(counts(&w), baseline, "the pod as it was");
+    for kind in ["network", "subnet", "port", "router", "shadow_port"] {
+        assert_eq!(w.routings(kind).await, [], "{kind} routings left");
+    }
+}

@@ -13,6 +13,7 @@ pub mod ipam;
 pub mod listing;
 pub mod networks;
 pub mod ports;
+pub mod router_copies;
 pub mod routers;
 pub mod security_group_copies;
 pub mod security_groups;

@@ -620,6 +620,7 @@ impl App {
         for p in ports {
             self.drop_router_port(&p.obj.id).await?;
         }
+        self.sync_routers_best_effort([r.id.clone()]).await;
         Ok(())
     }
 
@@ -744,6 +745,8 @@ impl App {
         let mut view = body_of(r)?;
         next_revision(&mut view);
         self.store.net_object_update(&r.id, false, &Value::Object(view).to_string()).await?;
+        // Its copies in pods follow its interfaces.
+        self.sync_routers_best_effort([r.id.clone()]).await;
         Ok(())
     }
 
@@ -806,6 +809,8 @@ impl App {
         let info = interface_info(&r, port);
         self.drop_router_port(&port.obj.id).await?;
         self.touch_router(&r).await?;
+        // A pod's copy of the network may have no user left.
+        self.sync_shadows_best_effort(port.obj.network_id.clone()).await;
         Ok(info)
     }
 

@@ -360,6 +360,20 @@ impl App {
                     ))
                 })?;
             let pbody = body_of(&port).map_err(|e| StepError::fatal(e.to_string()))?;
+            // The port's routing first: it tells the network reconcile that
+            // this pod uses the network before its copy is looked up, so a
+            // concurrent reconcile does not take the copy away meanwhile.
+            let lock = NewRouting {
+                top_id: sp.top_port.clone(),
+                bottom_id: None,
+                pod_id: pod.pod_id,
+                project_id: project_id.into(),
+                resource_type: "port".into(),
+            };
+            match self.store.routing_create(&lock).await {
+                Ok(_) | Err(StoreError::Duplicate(_)) => {}
+                Err(e) => return Err(store_err(e)),
+            }
             let net_id = port.network_id.clone().unwrap_or_default();
             let net = self
                 .store
@@ -454,6 +468,21 @@ impl App {
                 )
                 .await?,
             );
+        }
+        // Routers on these networks get their copies in this pod.
+        for sp in ports.iter() {
+            let net = self
+                .store
+                .net_object_get("port", &sp.top_port)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|p| p.network_id);
+            if let Some(net) = net
+                && let Ok(routers) = self.routers_on_network(&net).await
+            {
+                self.sync_routers_best_effort(routers).await;
+            }
         }
         Ok(())
     }

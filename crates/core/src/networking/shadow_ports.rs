@@ -176,6 +176,13 @@ impl App {
         pod: &Pod,
         bottom_net: &str,
     ) -> Result<()> {
+        // Again just before: a server may have started to use it meanwhile.
+        let filter = NetFilter { network_id: Some(network_id), ..Default::default() };
+        for port in self.store.net_object_list("port", &filter).await? {
+            if self.store.routing_find(&port.id, "port", pod.pod_id).await?.is_some() {
+                return Ok(());
+            }
+        }
         let admin = self.pod_admin_session(pod).await?;
         let req = PodRequest::new(
             ServiceType::Network,
