@@ -154,6 +154,21 @@ fn iso(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// Delete a pod's Neutron object at `path` (`/v2.0/ports/{id}`); already
+/// gone is fine.
+pub(crate) async fn delete_in_pod(
+    session: &tricircle_pod_client::PodSession,
+    pod: &tricircle_store::Pod,
+    path: String,
+) -> Result<()> {
+    use tricircle_pod_client::{PodError, PodRequest, ServiceType};
+    let req = PodRequest::new(ServiceType::Network, reqwest::Method::DELETE, path);
+    match session.call(&req).await {
+        Ok(_) | Err(PodError::Service { status: 404, .. }) => Ok(()),
+        Err(e) => Err(crate::pod_sessions::pod_error(pod, e)),
+    }
+}
+
 /// The stored body as a map (a corrupt row is an internal error).
 pub(crate) fn body_of(obj: &NetObject) -> Result<Map<String, Value>> {
     match serde_json::from_str(&obj.body) {

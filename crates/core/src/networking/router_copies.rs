@@ -105,15 +105,7 @@ impl App {
             let admin = self.pod_admin_session(&pod).await?;
             if let Some(b) = &r.bottom_id {
                 self.detach_stale(&pod, &admin, b, &HashSet::new()).await?;
-                let req = PodRequest::new(
-                    ServiceType::Network,
-                    reqwest::Method::DELETE,
-                    format!("/v2.0/routers/{b}"),
-                );
-                match admin.call(&req).await {
-                    Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
-                    Err(e) => return Err(pod_error(&pod, e)),
-                }
+                super::delete_in_pod(&admin, &pod, format!("/v2.0/routers/{b}")).await?;
             }
             self.store.routing_delete(r.id).await?;
         }

@@ -119,15 +119,8 @@ impl App {
         for (r, key) in existing.iter().zip(&have) {
             if !want.contains(key) {
                 let id = r["id"].as_str().unwrap_or_default();
-                let req = PodRequest::new(
-                    ServiceType::Network,
-                    reqwest::Method::DELETE,
-                    format!("/v2.0/security-group-rules/{id}"),
-                );
-                match session.call(&req).await {
-                    Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
-                    Err(e) => return Err(pod_error(pod, e)),
-                }
+                super::delete_in_pod(session, pod, format!("/v2.0/security-group-rules/{id}"))
+                    .await?;
             }
         }
         for (r, key) in wanted.iter().zip(&want) {
@@ -206,17 +199,10 @@ impl App {
         for (pod, bottom, routing) in copies {
             let result = async {
                 let admin = self.pod_admin_session(&pod).await?;
-                let req = PodRequest::new(
-                    ServiceType::Network,
-                    reqwest::Method::DELETE,
-                    format!("/v2.0/security-groups/{bottom}"),
-                );
-                match admin.call(&req).await {
-                    Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
-                    Err(e) => return Err(pod_error(&pod, e)),
-                }
+                super::delete_in_pod(&admin, &pod, format!("/v2.0/security-groups/{bottom}"))
+                    .await?;
                 self.store.routing_delete(routing).await?;
-                Ok(())
+                Ok::<_, tricircle_common::Error>(())
             };
             if let Err(e) = result.await {
                 tracing::warn!(region = %pod.region_name, group, error = %e, "security group copy not deleted yet");

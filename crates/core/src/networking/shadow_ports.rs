@@ -184,15 +184,7 @@ impl App {
             }
         }
         let admin = self.pod_admin_session(pod).await?;
-        let req = PodRequest::new(
-            ServiceType::Network,
-            reqwest::Method::DELETE,
-            format!("/v2.0/networks/{bottom_net}"),
-        );
-        match admin.call(&req).await {
-            Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
-            Err(e) => return Err(pod_error(pod, e)),
-        }
+        super::delete_in_pod(&admin, pod, format!("/v2.0/networks/{bottom_net}")).await?;
         // The subnet copies went with the pod's network: theirs are the
         // routings in this pod of this network's subnets, or of subnets gone.
         let filter = RoutingFilter {
@@ -261,15 +253,7 @@ impl App {
     pub(crate) async fn delete_shadow(&self, r: &Routing) -> Result<()> {
         if let (Some(b), Some(pod)) = (&r.bottom_id, self.store.pod_get(r.pod_id).await?) {
             let admin = self.pod_admin_session(&pod).await?;
-            let req = PodRequest::new(
-                ServiceType::Network,
-                reqwest::Method::DELETE,
-                format!("/v2.0/ports/{b}"),
-            );
-            match admin.call(&req).await {
-                Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
-                Err(e) => return Err(pod_error(&pod, e)),
-            }
+            super::delete_in_pod(&admin, &pod, format!("/v2.0/ports/{b}")).await?;
         }
         self.store.routing_delete(r.id).await?;
         Ok(())
