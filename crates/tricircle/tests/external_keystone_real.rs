@@ -43,6 +43,23 @@ impl Made {
     }
 }
 
+/// The gateway's log, printed when the test fails (its 500s say why there).
+struct LogOnPanic(PathBuf);
+
+impl Drop for LogOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.0).unwrap_or_default();
+            let lines: Vec<&str> =
+                log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+            eprintln!(
+                "--- gateway warnings and errors ---\n{}",
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
+    }
+}
+
 impl Drop for Made {
     fn drop(&mut self) {
         let mut problems = Vec::new();
@@ -141,6 +158,7 @@ async fn external_keystone_and_a_shared_real_region() {
 
     let config = external_config(&auth_url, &gw_user, &gw_password, "service", &region, 2);
     let (_gw, base) = serve(dir.path(), &config).expect("the gateway starts");
+    let _log_on_failure = LogOnPanic(dir.path().join("serve.log"));
 
     // The gateway's endpoints in the real catalog, under its region.
     let out = tricircle(
