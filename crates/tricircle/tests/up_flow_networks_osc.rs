@@ -94,6 +94,35 @@ async fn openstack_cli_puts_servers_of_two_regions_on_one_network() {
     let groups = demo.json(&["security", "group", "list"]).await;
     assert_eq!(groups[0]["Name"], "default", "{groups}");
 
+    // `tricircle trace` from the pods' real state: net-a (az1) reaches
+    // net-b (az2) through the shadow port (exit 0); nobody has .250 (exit 1).
+    let port_a = ports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["Fixed IP Addresses"].to_string().contains(&address_of(&created[0], "flow-net"))
+        })
+        .and_then(|p| p["ID"].as_str())
+        .expect("net-a's port")
+        .to_string();
+    let ip_b = address_of(&created[1], "flow-net");
+    // The shadows are made when the servers turn ACTIVE (in the background): allow a moment.
+    let mut out = up.admin_cli(&["trace", "--from-port", &port_a, "--to", &ip_b, "-f", "json"]);
+    for _ in 0..50 {
+        if out.status.code() == Some(0) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        out = up.admin_cli(&["trace", "--from-port", &port_a, "--to", &ip_b, "-f", "json"]);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let verdict: Value = serde_json::from_str(&stdout).expect("trace json");
+    assert_eq!(verdict["reachable"], true, "{verdict}");
+    let nobody = up.admin_cli(&["trace", "--from-port", &port_a, "--to", "10.30.0.250"]);
+    assert_eq!(nobody.status.code(), Some(1), "{}", String::from_utf8_lossy(&nobody.stdout));
+
     // The merged server list shows each server's top address.
     let list = demo.json(&["server", "list"]).await;
     for row in list.as_array().unwrap() {
