@@ -54,6 +54,9 @@ impl App {
             networks.insert(r.top_id);
         }
         let mut n = networks.len();
+        if let Err(e) = self.delete_orphan_shadows().await {
+            tracing::warn!(error = %e, "orphan shadow ports not swept yet");
+        }
         self.sync_shadows_best_effort(networks).await;
         let mut routers: BTreeSet<String> = self
             .store

@@ -40,7 +40,7 @@ fn step(e: tricircle_jobs::StepError) -> Error {
 impl App {
     pub async fn interface_list(&self, ctx: &RequestContext, server: &str) -> Result<Value> {
         let (row, _pod) = self.server_row(ctx, server).await?;
-        let ports = self.server_port_objects(&row.project_id, &row.id).await?;
+        let ports = self.ports_of_server(&row.project_id, &row.id).await?;
         let list = ports.iter().map(attachment).collect::<Result<Vec<_>>>()?;
         Ok(json!({"interfaceAttachments": list}))
     }
@@ -52,7 +52,7 @@ impl App {
         port: &str,
     ) -> Result<Value> {
         let (row, _pod) = self.server_row(ctx, server).await?;
-        let ports = self.server_port_objects(&row.project_id, &row.id).await?;
+        let ports = self.ports_of_server(&row.project_id, &row.id).await?;
         let p = ports.iter().find(|p| p.id == port).ok_or_else(|| {
             Error::not_found("Port", tricircle_common::ids::truncate_for_message(port))
         })?;
@@ -98,7 +98,7 @@ impl App {
             .bottom_of(&row.id, "server", &pod)
             .await?
             .ok_or_else(|| Error::conflict(format!("Instance {server} is still being built.")))?;
-        let claimed = self.claim_server_port(ctx, &row.id, &entry).await?;
+        let claimed = self.claim_one(ctx, &row.id, &entry, None).await?;
         let mut ports = vec![claimed.clone()];
         let result = async {
             self.materialize_ports(&pod, &row.project_id, &mut ports).await.map_err(step)?;
@@ -164,7 +164,7 @@ impl App {
         port: &str,
     ) -> Result<()> {
         let (row, pod) = self.server_row(ctx, server).await?;
-        let ports = self.server_port_objects(&row.project_id, &row.id).await?;
+        let ports = self.ports_of_server(&row.project_id, &row.id).await?;
         let p = ports.iter().find(|p| p.id == port).ok_or_else(|| {
             Error::not_found("Port", tricircle_common::ids::truncate_for_message(port))
         })?;

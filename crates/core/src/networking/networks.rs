@@ -116,7 +116,7 @@ fn segment_id_of(b: &Map<String, Value>) -> Result<Option<i64>> {
 }
 
 impl App {
-    async fn network_visible(&self, caller: &Caller<'_>, id: &str) -> Result<NetObject> {
+    pub(crate) async fn network_visible(&self, caller: &Caller<'_>, id: &str) -> Result<NetObject> {
         self.store
             .net_object_get("network", id)
             .await?
@@ -132,14 +132,6 @@ impl App {
             return Err(policy("rule:update_network"));
         }
         Ok(n)
-    }
-
-    pub(crate) async fn network_visible_pub(
-        &self,
-        caller: &Caller<'_>,
-        id: &str,
-    ) -> Result<NetObject> {
-        self.network_visible(caller, id).await
     }
 
     async fn subnet_ids_by_network(&self) -> Result<HashMap<String, Vec<String>>> {

@@ -282,7 +282,7 @@ impl App {
         let network_id = str_field(b, "network_id")?
             .ok_or_else(|| bad("Invalid input for operation: 'network_id' is required."))?;
         let network = self
-            .network_visible_pub(&caller, &network_id)
+            .network_visible(&caller, &network_id)
             .await
             .map_err(|_| network_not_found(&network_id))?;
         let project = target_project(&caller, b)?;

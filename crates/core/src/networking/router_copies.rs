@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::{Value, json};
 use tricircle_common::{Error, Result};
 use tricircle_pod_client::{PodError, PodRequest, PodSession, ServiceType};
-use tricircle_store::{NetFilter, NetObject, Page, Pod, RoutingFilter};
+use tricircle_store::{NetFilter, NetObject, Pod};
 
 use super::body_of;
 use crate::App;
@@ -56,19 +56,6 @@ impl App {
         Ok(out.into_iter().collect())
     }
 
-    async fn routing_list_of(
-        &self,
-        top_id: &str,
-        kind: &str,
-    ) -> Result<Vec<tricircle_store::Routing>> {
-        let filter = RoutingFilter {
-            top_id: Some(top_id.into()),
-            resource_type: Some(kind.into()),
-            ..Default::default()
-        };
-        Ok(self.store.routing_list(&filter, &Page { limit: 1000, marker: None }).await?)
-    }
-
     /// Make the router's pod copies what its interfaces and their networks'
     /// copies say.
     pub async fn sync_router(&self, router_id: &str) -> Result<()> {
@@ -78,7 +65,7 @@ impl App {
         if router.is_some() {
             for iface in self.interfaces_of(router_id).await? {
                 let Some(net) = iface.network_id.clone() else { continue };
-                for r in self.routing_list_of(&net, "network").await? {
+                for r in self.routings_of(&net, "network").await? {
                     let (Some(bottom_net), Some(pod)) =
                         (r.bottom_id, self.store.pod_get(r.pod_id).await?)
                     else {
@@ -97,7 +84,7 @@ impl App {
             self.router_copy(pod, &project, router_id, ifaces).await?;
         }
         // Copies in pods the router no longer reaches.
-        for r in self.routing_list_of(router_id, "router").await? {
+        for r in self.routings_of(router_id, "router").await? {
             if wanted.contains_key(&r.pod_id.to_string()) {
                 continue;
             }

@@ -91,7 +91,7 @@ impl App {
         Ok(claimed)
     }
 
-    async fn claim_one(
+    pub(crate) async fn claim_one(
         &self,
         ctx: &RequestContext,
         server_id: &str,
@@ -181,7 +181,11 @@ impl App {
     }
 
     /// The top ports a server holds.
-    async fn ports_of_server(&self, project_id: &str, server_id: &str) -> Result<Vec<NetObject>> {
+    pub(crate) async fn ports_of_server(
+        &self,
+        project_id: &str,
+        server_id: &str,
+    ) -> Result<Vec<NetObject>> {
         let filter = NetFilter { project_id: Some(project_id), ..Default::default() };
         let mut out = Vec::new();
         for p in self.store.net_object_list("port", &filter).await? {
@@ -217,6 +221,8 @@ impl App {
 
     /// Give back one top port of a server (deleted when made for it).
     pub(crate) async fn release_port(&self, p: &NetObject, server_id: &str) -> Result<()> {
+        // Bound nowhere now: no pod needs its shadows.
+        self.delete_shadows_of(&p.id).await?;
         let mut body = body_of(p)?;
         if body.get(CREATED_FOR).and_then(Value::as_str) == Some(server_id) {
             self.store.net_object_delete(&p.id).await?;
@@ -228,26 +234,6 @@ impl App {
         body.insert("status".into(), json!("DOWN"));
         self.store.net_object_update(&p.id, false, &Value::Object(body).to_string()).await?;
         Ok(())
-    }
-
-    /// Claim one more port for a server (an interface attached later):
-    /// `entry` as in a server create's `networks`.
-    pub(crate) async fn claim_server_port(
-        &self,
-        ctx: &RequestContext,
-        server_id: &str,
-        entry: &Value,
-    ) -> Result<ServerPort> {
-        self.claim_one(ctx, server_id, entry, None).await
-    }
-
-    /// A server's top ports, for the compute API's os-interface.
-    pub(crate) async fn server_port_objects(
-        &self,
-        project_id: &str,
-        server_id: &str,
-    ) -> Result<Vec<NetObject>> {
-        self.ports_of_server(project_id, server_id).await
     }
 
     /// The pod's copy of one top object (network, subnet, port, shadow

@@ -42,7 +42,8 @@ struct BoundPort {
 }
 
 impl App {
-    async fn routings_of(&self, top_id: &str, kind: &str) -> Result<Vec<Routing>> {
+    /// The routings of one top object of a kind, in every pod.
+    pub(crate) async fn routings_of(&self, top_id: &str, kind: &str) -> Result<Vec<Routing>> {
         let filter = RoutingFilter {
             top_id: Some(top_id.into()),
             resource_type: Some(kind.into()),
@@ -71,6 +72,8 @@ impl App {
     async fn bound_ports(&self, network_id: &str) -> Result<Vec<BoundPort>> {
         let filter = NetFilter { network_id: Some(network_id), ..Default::default() };
         let mut out = Vec::new();
+        // Many ports share a host: its agent is asked once.
+        let mut tunnels: HashMap<(String, String), Option<String>> = HashMap::new();
         for port in self.store.net_object_list("port", &filter).await? {
             for r in self.routings_of(&port.id, "port").await? {
                 let (Some(bottom), Some(pod)) = (r.bottom_id, self.store.pod_get(r.pod_id).await?)
@@ -88,7 +91,16 @@ impl App {
                 if host.is_empty() {
                     continue;
                 }
-                let Some(tunnel_ip) = self.tunnel_ip(&admin, &pod, host).await? else {
+                let key = (pod.pod_id.to_string(), host.to_string());
+                let tunnel = match tunnels.get(&key) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = self.tunnel_ip(&admin, &pod, host).await?;
+                        tunnels.insert(key, t.clone());
+                        t
+                    }
+                };
+                let Some(tunnel_ip) = tunnel else {
                     tracing::warn!(region = %pod.region_name, host, "no tunnel endpoint for a host: its ports get no shadows");
                     continue;
                 };
@@ -150,9 +162,8 @@ impl App {
         // Shadows no bound port needs in that pod any more.
         let mut deleted = 0;
         let filter = NetFilter { network_id: Some(network_id), ..Default::default() };
-        let mut ports: Vec<String> =
+        let ports: Vec<String> =
             self.store.net_object_list("port", &filter).await?.into_iter().map(|p| p.id).collect();
-        ports.extend(self.shadow_orphans().await?);
         for port_id in ports {
             for r in self.routings_of(&port_id, SHADOW).await? {
                 if wanted.contains(&(port_id.clone(), r.pod_id.to_string())) {
@@ -205,20 +216,28 @@ impl App {
         Ok(())
     }
 
-    /// Top IDs of shadow routings whose port is gone (a port deleted while
-    /// its shadows stayed somewhere).
-    async fn shadow_orphans(&self) -> Result<Vec<String>> {
+    /// A port's shadows in every pod, when it leaves its server (then it is
+    /// bound nowhere, or about to be deleted).
+    pub(crate) async fn delete_shadows_of(&self, port_id: &str) -> Result<()> {
+        for r in self.routings_of(port_id, SHADOW).await? {
+            self.delete_shadow(&r).await?;
+        }
+        Ok(())
+    }
+
+    /// Shadows whose port is gone (a pod was away when the port left its
+    /// server): the periodic reconcile's sweep, once per pass.
+    pub(crate) async fn delete_orphan_shadows(&self) -> Result<usize> {
         let filter = RoutingFilter { resource_type: Some(SHADOW.into()), ..Default::default() };
-        let all = self.store.routing_list(&filter, &Page { limit: 10_000, marker: None }).await?;
-        let mut out = Vec::new();
+        let all = self.store.routing_list(&filter, &Page { limit: 100_000, marker: None }).await?;
+        let mut deleted = 0;
         for r in all {
             if self.store.net_object_get("port", &r.top_id).await?.is_none() {
-                out.push(r.top_id);
+                self.delete_shadow(&r).await?;
+                deleted += 1;
             }
         }
-        out.sort();
-        out.dedup();
-        Ok(out)
+        Ok(deleted)
     }
 
     async fn create_shadow(&self, pod: &Pod, bottom_net: &str, port: &BoundPort) -> Result<()> {
