@@ -33,6 +33,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub auth: AuthConfig,
     pub identity: IdentityConfig,
+    pub networking: NetworkingConfig,
 }
 
 impl Default for Config {
@@ -46,6 +47,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             auth: AuthConfig::default(),
             identity: IdentityConfig::default(),
+            networking: NetworkingConfig::default(),
         }
     }
 }
@@ -130,6 +132,60 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig { pagination_max_limit: 1000, max_body_bytes: 1024 * 1024, public_url: None }
+    }
+}
+
+/// The top Neutron's central allocations (DESIGN §4 "Network").
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkingConfig {
+    /// The VXLAN IDs tenant networks get, `FIRST:LAST` (inclusive), as
+    /// Neutron's `vni_ranges`: keep it away from the ranges the pods hand
+    /// out for their own networks.
+    pub vni_range: String,
+    /// The addresses of the per-project bridge networks that join a router's
+    /// copies in several regions; router interfaces on subnets that overlap
+    /// it are refused.
+    pub bridge_cidr: String,
+}
+
+impl Default for NetworkingConfig {
+    fn default() -> Self {
+        NetworkingConfig { vni_range: "100000:199999".into(), bridge_cidr: "100.64.0.0/16".into() }
+    }
+}
+
+impl NetworkingConfig {
+    /// `vni_range` as (first, last).
+    pub fn vni_bounds(&self) -> Result<(i64, i64), String> {
+        let (a, b) = self
+            .vni_range
+            .split_once(':')
+            .ok_or_else(|| format!("'{}' is not FIRST:LAST", self.vni_range))?;
+        let parse = |s: &str| {
+            s.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|v| (1..(1 << 24)).contains(v))
+                .ok_or_else(|| format!("'{s}' is not a VXLAN ID (1 to 16777215)"))
+        };
+        let (first, last) = (parse(a)?, parse(b)?);
+        if first > last {
+            return Err(format!("{first} is above {last}"));
+        }
+        Ok((first, last))
+    }
+
+    /// `bridge_cidr` as an IPv4 network with room for a few hundred routers.
+    pub fn bridge_net(&self) -> Result<ipnet::Ipv4Net, String> {
+        let net: ipnet::Ipv4Net = self
+            .bridge_cidr
+            .parse()
+            .map_err(|_| format!("'{}' is not an IPv4 CIDR", self.bridge_cidr))?;
+        if net.prefix_len() > 24 {
+            return Err(format!("{net} is too small: use a /24 or larger"));
+        }
+        Ok(net.trunc())
     }
 }
 
@@ -328,6 +384,12 @@ impl Config {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Err(("api.public_url", "must start with http:// or https://".into()));
+        }
+        if let Err(e) = self.networking.vni_bounds() {
+            return Err(("networking.vni_range", e));
+        }
+        if let Err(e) = self.networking.bridge_net() {
+            return Err(("networking.bridge_cidr", e));
         }
         if self.identity.token_ttl_secs < 60 {
             return Err(("identity.token_ttl_secs", "must be at least 60".into()));

@@ -50,6 +50,9 @@ pub struct Settings {
     /// The VXLAN IDs tenant networks get, allocated centrally (inclusive); away
     /// from the ranges pods allocate for their own networks (1–1000 in devstack).
     pub vni_range: (i64, i64),
+    /// The addresses every project's bridge network uses (each project's on
+    /// its own segment, so they may repeat across projects).
+    pub bridge_cidr: ipnet::Ipv4Net,
 }
 
 impl Settings {
@@ -63,6 +66,8 @@ impl Settings {
             saga_retry_delay: std::time::Duration::from_secs(5),
             lookup_cache_ttl: std::time::Duration::from_secs(10),
             vni_range: (100_000, 199_999),
+            bridge_cidr: ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(100, 64, 0, 0), 16)
+                .expect("a /16 is a valid prefix"),
         }
     }
 }

@@ -11,36 +11,6 @@ use common::{World, objects, world};
 use serde_json::{Value, json};
 use tricircle_sim_pod::FaultRule;
 
-impl World {
-    /// A network with one /24 subnet in the demo project: (network, subnet).
-    async fn network(&self, name: &str, cidr: &str) -> (String, String) {
-        let n =
-            self.app.network_create(&self.demo, &json!({"network": {"name": name}})).await.unwrap();
-        let n = n["id"].as_str().unwrap().to_string();
-        let body = json!({"subnet": {"network_id": n, "cidr": cidr, "ip_version": 4}});
-        let s = self.app.subnet_create(&self.demo, &body).await.unwrap();
-        (n, s["id"].as_str().unwrap().to_string())
-    }
-
-    fn with_networks(
-        &self,
-        name: &str,
-        az: &str,
-        networks: Value,
-    ) -> tricircle_core::compute::server_create::ServerSpec {
-        let mut spec = self.spec(name);
-        spec.availability_zone = Some(az.into());
-        spec.networks = Some(networks);
-        spec
-    }
-
-    async fn top_ports(&self) -> Vec<Value> {
-        let q = tricircle_core::networking::listing::ListQuery::default();
-        let body = self.app.port_list(&self.demo, &q, "u").await.unwrap();
-        body["ports"].as_array().unwrap().clone()
-    }
-}
-
 fn named<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {
     items.iter().find(|o| o["name"] == name)
 }
@@ -149,23 +119,6 @@ async fn a_users_port_is_unbound_not_deleted_and_a_refused_server_unwinds() {
     let e = w.create(w.with_networks("vm3", "az1", json!([{"uuid": "nope"}]))).await.unwrap_err();
     assert_eq!(e.status(), 400, "{e}");
     assert!(e.external_message().contains("Network nope could not be found"), "{e}");
-}
-
-impl World {
-    /// The pod's ID of a top port's copy (its real one, not a shadow).
-    async fn bottom_port(&self, top_port: &str) -> String {
-        let r = self.routings("port").await;
-        r.into_iter().find(|r| r.top_id == top_port).and_then(|r| r.bottom_id).expect("a copy")
-    }
-
-    fn trace(&self, from: &str, to: &str) -> tricircle_sim_pod::Reachability {
-        let views: Vec<_> = self.pods.iter().map(|p| p.control().dataplane()).collect();
-        tricircle_sim_pod::trace(&views, from, to.parse().unwrap())
-    }
-
-    async fn port_of(&self, server: &str) -> Value {
-        self.top_ports().await.into_iter().find(|p| p["device_id"] == server).expect("its port")
-    }
 }
 
 #[tokio::test]

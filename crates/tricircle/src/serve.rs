@@ -225,6 +225,9 @@ impl Gateway {
         settings.identity.token_ttl = Duration::from_secs(config.identity.token_ttl_secs);
         settings.pod_timeout = Duration::from_secs(config.pods.request_timeout_secs);
         settings.image_dir = config.data_dir.join("images");
+        // Validated when the configuration was loaded.
+        settings.vni_range = config.networking.vni_bounds().map_err(anyhow::Error::msg)?;
+        settings.bridge_cidr = config.networking.bridge_net().map_err(anyhow::Error::msg)?;
         settings.identity.external_auth_url = external.as_ref().map(|k| k.auth_url().to_string());
         let app = App::new(store.clone(), secrets, settings);
         let pod_client = PodClient::new(Duration::from_secs(config.pods.request_timeout_secs))

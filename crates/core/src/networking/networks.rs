@@ -296,6 +296,32 @@ impl App {
         Ok(v)
     }
 
+    /// The lowest segment ID of the configured range no network has.
+    pub(crate) async fn lowest_free_segment(
+        &self,
+        network_type: &str,
+        physnet: &str,
+    ) -> Result<i64> {
+        let used = self.store.net_segments_used(network_type, physnet).await?;
+        let (lo, hi) = self.settings.vni_range;
+        let mut candidate = lo;
+        for u in used.into_iter().filter(|u| *u >= lo) {
+            if u == candidate {
+                candidate += 1;
+            } else if u > candidate {
+                break;
+            }
+        }
+        if candidate > hi {
+            return Err(Error::unavailable(
+                format!("Unable to create the network. No tenant network is available for allocation (segments {lo} to {hi} are all in use)."),
+                "segment range exhausted",
+            )
+            .with_type("NoNetworkAvailable"));
+        }
+        Ok(candidate)
+    }
+
     /// Write the network with the asked segment, or the lowest free one of
     /// the configured range (racing replicas: the loser takes the next).
     #[allow(clippy::too_many_arguments)]
@@ -312,26 +338,7 @@ impl App {
         for _ in 0..SEGMENT_TRIES {
             let segment_id = match asked {
                 Some(s) => s,
-                None => {
-                    let used = self.store.net_segments_used(network_type, physnet).await?;
-                    let (lo, hi) = self.settings.vni_range;
-                    let mut candidate = lo;
-                    for u in used.into_iter().filter(|u| *u >= lo) {
-                        if u == candidate {
-                            candidate += 1;
-                        } else if u > candidate {
-                            break;
-                        }
-                    }
-                    if candidate > hi {
-                        return Err(Error::unavailable(
-                            format!("Unable to create the network. No tenant network is available for allocation (segments {lo} to {hi} are all in use)."),
-                            "segment range exhausted",
-                        )
-                        .with_type("NoNetworkAvailable"));
-                    }
-                    candidate
-                }
+                None => self.lowest_free_segment(network_type, physnet).await?,
             };
             view.insert("provider:segmentation_id".into(), json!(segment_id));
             let obj = new_object("network", project, None, shared, view);

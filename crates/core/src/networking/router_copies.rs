@@ -26,6 +26,47 @@ fn step(e: tricircle_jobs::StepError) -> Error {
     Error::unavailable(e.message.clone(), e.message)
 }
 
+/// A router's copy in one pod, as the sync sees it.
+struct RouterCopy {
+    pod: Pod,
+    bottom: String,
+    /// The pod's interface ports that stay attached.
+    keep: HashSet<String>,
+    /// The subnets the copy is connected to.
+    connected: Vec<ipnet::IpNet>,
+    /// The copy's address on the bridge network, when the router is joined.
+    bridge_ip: Option<String>,
+}
+
+/// The routes of copy `i`: the top router's routes whose next hop it is
+/// connected to, and each subnet only other copies hold via the bridge
+/// address of the first of them that holds it.
+fn routes_of_copy(i: usize, copies: &[RouterCopy], top_routes: &[(String, String)]) -> Vec<Value> {
+    let me = &copies[i];
+    let mut routes = Vec::new();
+    for (dest, hop) in top_routes {
+        let Ok(hop_ip) = hop.parse::<std::net::IpAddr>() else { continue };
+        if me.connected.iter().any(|c| c.contains(&hop_ip)) {
+            routes.push(json!({"destination": dest, "nexthop": hop}));
+        }
+    }
+    if me.bridge_ip.is_none() {
+        return routes;
+    }
+    let mut routed: Vec<ipnet::IpNet> = Vec::new();
+    for (j, other) in copies.iter().enumerate() {
+        let Some(hop) = other.bridge_ip.as_ref().filter(|_| j != i) else { continue };
+        for cidr in &other.connected {
+            if me.connected.contains(cidr) || routed.contains(cidr) {
+                continue;
+            }
+            routed.push(*cidr);
+            routes.push(json!({"destination": cidr.to_string(), "nexthop": hop}));
+        }
+    }
+    routes
+}
+
 impl App {
     /// The top interface ports of a router.
     async fn interfaces_of(&self, router_id: &str) -> Result<Vec<NetObject>> {
@@ -57,7 +98,8 @@ impl App {
     }
 
     /// Make the router's pod copies what its interfaces and their networks'
-    /// copies say.
+    /// copies say, joined over the project's bridge network when there are
+    /// several (see `bridges`).
     pub async fn sync_router(&self, router_id: &str) -> Result<()> {
         let router = self.store.net_object_get("router", router_id).await?;
         // Per pod: (the interface port, the pod's copy of its network).
@@ -80,8 +122,43 @@ impl App {
             }
         }
         let project = router.as_ref().map(|r| r.project_id.clone()).unwrap_or_default();
+        let top_routes: Vec<(String, String)> = match &router {
+            Some(r) => body_of(r)?["routes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| {
+                    Some((
+                        x["destination"].as_str()?.to_string(),
+                        x["nexthop"].as_str()?.to_string(),
+                    ))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let bridges = self.bridge_ports_of(router_id).await?;
+        let joined = wanted.len() > 1;
+        let mut copies = Vec::new();
         for (pod, ifaces) in wanted.values() {
-            self.router_copy(pod, &project, router_id, ifaces).await?;
+            let mut copy = self.router_copy(pod, &project, router_id, ifaces).await?;
+            if joined {
+                let (port, ip) = self
+                    .ensure_bridge_port(pod, &project, router_id, &copy.bottom, &bridges)
+                    .await?;
+                copy.keep.insert(port);
+                copy.bridge_ip = Some(ip);
+            }
+            copies.push(copy);
+        }
+        // Routes before detaching: a pod refuses to remove an interface a
+        // route still goes through.
+        for i in 0..copies.len() {
+            let routes = routes_of_copy(i, &copies, &top_routes);
+            self.set_bottom_routes(&copies[i], routes).await?;
+        }
+        for c in &copies {
+            let admin = self.pod_admin_session(&c.pod).await?;
+            self.detach_stale(&c.pod, &admin, &c.bottom, &c.keep).await?;
         }
         // Copies in pods the router no longer reaches.
         for r in self.routings_of(router_id, "router").await? {
@@ -91,21 +168,56 @@ impl App {
             let Some(pod) = self.store.pod_get(r.pod_id).await? else { continue };
             let admin = self.pod_admin_session(&pod).await?;
             if let Some(b) = &r.bottom_id {
+                let gone = RouterCopy {
+                    pod: pod.clone(),
+                    bottom: b.clone(),
+                    keep: HashSet::new(),
+                    connected: Vec::new(),
+                    bridge_ip: None,
+                };
+                self.set_bottom_routes(&gone, Vec::new()).await?;
                 self.detach_stale(&pod, &admin, b, &HashSet::new()).await?;
                 super::delete_in_pod(&admin, &pod, format!("/v2.0/routers/{b}")).await?;
             }
             self.store.routing_delete(r.id).await?;
         }
+        // Bridge ports of pods no longer joined.
+        let mut dropped = false;
+        for p in &bridges {
+            let name = body_of(p)?["name"].as_str().unwrap_or_default().to_string();
+            if !(joined && wanted.contains_key(&name)) {
+                self.drop_bridge_port(p).await?;
+                dropped = true;
+            }
+        }
+        let bridge_project = match (&router, bridges.first()) {
+            (Some(r), _) => Some(r.project_id.clone()),
+            (None, Some(p)) => Some(super::bridges::serving_project(p, &body_of(p)?)),
+            (None, None) => None,
+        };
+        if let Some(project) = bridge_project
+            && (joined || dropped)
+        {
+            // The bridge ports' shadows in the other pods, and the bridge
+            // network's copies where no bridge port is left.
+            let (net, _) = self.bridge_network(&project).await?;
+            self.sync_network_shadows(&net).await?;
+            if dropped {
+                self.bridge_network_gc(&project).await?;
+            }
+        }
         Ok(())
     }
 
+    /// The pod's router copy with an interface on each of `ifaces` (the
+    /// networks the pod holds); stale interfaces are left to the caller.
     async fn router_copy(
         &self,
         pod: &Pod,
         project: &str,
         router_id: &str,
         ifaces: &[(NetObject, String)],
-    ) -> Result<()> {
+    ) -> Result<RouterCopy> {
         let session = self.pod_project_session(pod, project).await?;
         let body = json!({"name": router_id, "admin_state_up": true});
         let bottom = self
@@ -114,6 +226,7 @@ impl App {
             .map_err(step)?;
         let admin = self.pod_admin_session(pod).await?;
         let mut keep = HashSet::new();
+        let mut connected = Vec::new();
         for (iface, bottom_net) in ifaces {
             let b = body_of(iface)?;
             let mut fixed = Vec::new();
@@ -126,6 +239,9 @@ impl App {
                     .and_then(|r| r.bottom_id)
                 {
                     fixed.push(json!({"subnet_id": bs, "ip_address": ip["ip_address"]}));
+                    if let Some(cidr) = self.subnet_cidr(subnet).await? {
+                        connected.push(cidr);
+                    }
                 }
             }
             if fixed.is_empty() {
@@ -157,7 +273,39 @@ impl App {
             .with_body(json!({"port_id": port}));
             session.call(&req).await.map_err(|e| pod_error(pod, e))?;
         }
-        self.detach_stale(pod, &admin, &bottom, &keep).await
+        Ok(RouterCopy { pod: pod.clone(), bottom, keep, connected, bridge_ip: None })
+    }
+
+    async fn subnet_cidr(&self, subnet_id: &str) -> Result<Option<ipnet::IpNet>> {
+        Ok(match self.store.net_object_get("subnet", subnet_id).await? {
+            Some(s) => body_of(&s)?["cidr"].as_str().and_then(|c| c.parse().ok()),
+            None => None,
+        })
+    }
+
+    /// Give a pod's router copy exactly these routes (a PUT only when they
+    /// differ).
+    async fn set_bottom_routes(&self, copy: &RouterCopy, routes: Vec<Value>) -> Result<()> {
+        let admin = self.pod_admin_session(&copy.pod).await?;
+        let path = format!("/v2.0/routers/{}", copy.bottom);
+        let current: Value = match admin.call(&PodRequest::get(ServiceType::Network, &path)).await {
+            Ok(r) => r.json().map_err(|e| pod_error(&copy.pod, e))?,
+            Err(PodError::Service { status: 404, .. }) => return Ok(()),
+            Err(e) => return Err(pod_error(&copy.pod, e)),
+        };
+        let mut have: Vec<Value> =
+            current["router"]["routes"].as_array().cloned().unwrap_or_default();
+        let mut want = routes.clone();
+        let key = |v: &Value| format!("{}>{}", v["destination"], v["nexthop"]);
+        have.sort_by_key(key);
+        want.sort_by_key(key);
+        if have == want {
+            return Ok(());
+        }
+        let req = PodRequest::new(ServiceType::Network, reqwest::Method::PUT, path)
+            .with_body(json!({"router": {"routes": routes}}));
+        admin.call(&req).await.map_err(|e| pod_error(&copy.pod, e))?;
+        Ok(())
     }
 
     /// Detach (and forget) the pod router's interfaces not in `keep`.
@@ -167,6 +315,19 @@ impl App {
         admin: &PodSession,
         bottom_router: &str,
         keep: &HashSet<String>,
+    ) -> Result<()> {
+        self.detach_ports(pod, admin, bottom_router, keep, None).await
+    }
+
+    /// Detach the pod router's interfaces not in `keep` (only `only`, when
+    /// given), forgetting their routings.
+    async fn detach_ports(
+        &self,
+        pod: &Pod,
+        admin: &PodSession,
+        bottom_router: &str,
+        keep: &HashSet<String>,
+        only: Option<&str>,
     ) -> Result<()> {
         let req = PodRequest::get(ServiceType::Network, "/v2.0/ports")
             .with_query("device_id", bottom_router)
@@ -179,7 +340,7 @@ impl App {
             .map_err(|e| pod_error(pod, e))?;
         for p in ports["ports"].as_array().cloned().unwrap_or_default() {
             let id = p["id"].as_str().unwrap_or_default();
-            if keep.contains(id) {
+            if keep.contains(id) || only.is_some_and(|o| o != id) {
                 continue;
             }
             let req = PodRequest::new(
@@ -197,6 +358,57 @@ impl App {
             {
                 self.store.routing_delete(r.id).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Before a pod's copy of a network goes: detach the pod's router
+    /// copies from it (their routes through it first, or the pod refuses),
+    /// forgetting those interfaces' routings.
+    pub(crate) async fn detach_routers_from(
+        &self,
+        pod: &Pod,
+        bottom_net: &str,
+        cidrs: &[ipnet::IpNet],
+    ) -> Result<()> {
+        let admin = self.pod_admin_session(pod).await?;
+        let req = PodRequest::get(ServiceType::Network, "/v2.0/ports")
+            .with_query("network_id", bottom_net)
+            .with_query("device_owner", INTERFACE);
+        let ports: Value = admin
+            .call(&req)
+            .await
+            .map_err(|e| pod_error(pod, e))?
+            .json()
+            .map_err(|e| pod_error(pod, e))?;
+        for p in ports["ports"].as_array().cloned().unwrap_or_default() {
+            let Some(bottom_router) = p["device_id"].as_str() else { continue };
+            let path = format!("/v2.0/routers/{bottom_router}");
+            let current: Value =
+                match admin.call(&PodRequest::get(ServiceType::Network, &path)).await {
+                    Ok(r) => r.json().map_err(|e| pod_error(pod, e))?,
+                    Err(PodError::Service { status: 404, .. }) => continue,
+                    Err(e) => return Err(pod_error(pod, e)),
+                };
+            let routes: Vec<Value> =
+                current["router"]["routes"].as_array().cloned().unwrap_or_default();
+            let kept: Vec<Value> = routes
+                .iter()
+                .filter(|r| {
+                    let hop =
+                        r["nexthop"].as_str().and_then(|h| h.parse::<std::net::IpAddr>().ok());
+                    !hop.is_some_and(|h| cidrs.iter().any(|c| c.contains(&h)))
+                })
+                .cloned()
+                .collect();
+            if kept.len() != routes.len() {
+                let req = PodRequest::new(ServiceType::Network, reqwest::Method::PUT, path)
+                    .with_body(json!({"router": {"routes": kept}}));
+                admin.call(&req).await.map_err(|e| pod_error(pod, e))?;
+            }
+            let keep: HashSet<String> = HashSet::new();
+            let only = p["id"].as_str().unwrap_or_default();
+            self.detach_ports(pod, &admin, bottom_router, &keep, Some(only)).await?;
         }
         Ok(())
     }

@@ -651,7 +651,7 @@ impl App {
                     .as_str()
                     .and_then(|c| c.parse().ok())
                     .ok_or_else(|| Error::internal(format!("subnet {sid}: bad stored cidr")))?;
-                Self::check_new_subnets(&connected, &[(sid.clone(), cidr)])?;
+                self.check_new_subnets(&connected, &[(sid.clone(), cidr)])?;
                 let port = json!({
                     "network_id": s["network_id"],
                     "project_id": r.project_id,
@@ -696,7 +696,7 @@ impl App {
                         new.push((sid.clone(), c));
                     }
                 }
-                Self::check_new_subnets(&connected, &new)?;
+                self.check_new_subnets(&connected, &new)?;
                 pb.insert("device_id".into(), json!(id));
                 pb.insert("device_owner".into(), json!(ROUTER_INTERFACE));
                 pb.insert("security_groups".into(), json!([]));
@@ -720,12 +720,20 @@ impl App {
     }
 
     /// A new interface's subnets must be neither on the router already nor
-    /// overlap a subnet it is connected to.
+    /// overlap a subnet it is connected to, nor the bridge range its copies
+    /// in several regions are joined over.
     fn check_new_subnets(
+        &self,
         connected: &[(String, ipnet::IpNet)],
         new: &[(String, ipnet::IpNet)],
     ) -> Result<()> {
+        let bridge = ipnet::IpNet::V4(self.settings.bridge_cidr);
         for (sid, cidr) in new {
+            if bridge.contains(&cidr.network()) || cidr.contains(&bridge.network()) {
+                return Err(bad_router(format!(
+                    "Cidr {cidr} of subnet {sid} overlaps with {bridge}, the range the gateway joins a router's regions over (networking.bridge_cidr): use another range for this subnet."
+                )));
+            }
             for (other, ocidr) in connected {
                 if other == sid {
                     return Err(bad_router(format!("Router already has a port on subnet {sid}")));

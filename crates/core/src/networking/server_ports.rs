@@ -321,6 +321,62 @@ impl App {
         Ok(bottom)
     }
 
+    /// The pod's copy of a top network, with the top's segment (so shadow
+    /// ports can join the copies); provider attributes need the pod's
+    /// admin, on the project's behalf.
+    pub(crate) async fn ensure_network_copy(
+        &self,
+        pod: &Pod,
+        project_id: &str,
+        net_id: &str,
+    ) -> Result<String, StepError> {
+        let net = self
+            .store
+            .net_object_get("network", net_id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| {
+                StepError::fatal(format!("Network {net_id} was deleted while it was being used."))
+            })?;
+        let nbody = body_of(&net).map_err(|e| StepError::fatal(e.to_string()))?;
+        let admin = self.pod_admin_session(pod).await.map_err(session_err)?;
+        let owner = self.bottom_project_id(pod, project_id).await.map_err(session_err)?;
+        let mut body = json!({"name": net_id, "admin_state_up": nbody["admin_state_up"],
+            "mtu": nbody["mtu"], "tenant_id": owner,
+            "provider:network_type": nbody["provider:network_type"]});
+        for key in ["provider:physical_network", "provider:segmentation_id", "router:external"] {
+            if !nbody[key].is_null() && nbody[key] != json!(false) {
+                body[key] = nbody[key].clone();
+            }
+        }
+        self.ensure_bottom(pod, &admin, project_id, ("network", "networks"), net_id, body).await
+    }
+
+    /// The pod's copy of a top subnet on the pod's copy of its network.
+    pub(crate) async fn ensure_subnet_copy(
+        &self,
+        pod: &Pod,
+        session: &PodSession,
+        project_id: &str,
+        subnet_id: &str,
+        bottom_net: &str,
+    ) -> Result<String, StepError> {
+        let subnet = self
+            .store
+            .net_object_get("subnet", subnet_id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| {
+                StepError::fatal(format!("Subnet {subnet_id} was deleted while it was being used."))
+            })?;
+        let sb = body_of(&subnet).map_err(|e| StepError::fatal(e.to_string()))?;
+        let body = json!({"name": subnet_id, "network_id": bottom_net, "cidr": sb["cidr"],
+            "ip_version": sb["ip_version"], "gateway_ip": sb["gateway_ip"],
+            "allocation_pools": sb["allocation_pools"], "enable_dhcp": false,
+            "dns_nameservers": sb["dns_nameservers"], "host_routes": sb["host_routes"]});
+        self.ensure_bottom(pod, session, project_id, ("subnet", "subnets"), subnet_id, body).await
+    }
+
     /// Make the pod's copies of a server's ports (and of their networks and
     /// subnets); fills each `bottom_port`.
     pub(crate) async fn materialize_ports(
@@ -361,60 +417,12 @@ impl App {
                 Err(e) => return Err(store_err(e)),
             }
             let net_id = port.network_id.clone().unwrap_or_default();
-            let net = self
-                .store
-                .net_object_get("network", &net_id)
-                .await
-                .map_err(store_err)?
-                .ok_or_else(|| {
-                    StepError::fatal(format!(
-                        "Network {net_id} was deleted while the server was being created."
-                    ))
-                })?;
-            let nbody = body_of(&net).map_err(|e| StepError::fatal(e.to_string()))?;
-            // The top's segment in every pod (so shadow ports can join them):
-            // provider attributes need the pod's admin, on the project's behalf.
-            let admin = self.pod_admin_session(pod).await.map_err(session_err)?;
-            let owner = self.bottom_project_id(pod, project_id).await.map_err(session_err)?;
-            let mut body = json!({"name": net_id, "admin_state_up": nbody["admin_state_up"],
-                "mtu": nbody["mtu"], "tenant_id": owner,
-                "provider:network_type": nbody["provider:network_type"]});
-            if !nbody["provider:physical_network"].is_null() {
-                body["provider:physical_network"] = nbody["provider:physical_network"].clone();
-            }
-            if !nbody["provider:segmentation_id"].is_null() {
-                body["provider:segmentation_id"] = nbody["provider:segmentation_id"].clone();
-            }
-            let bottom_net = self
-                .ensure_bottom(pod, &admin, project_id, ("network", "networks"), &net_id, body)
-                .await?;
+            let bottom_net = self.ensure_network_copy(pod, project_id, &net_id).await?;
             let mut fixed = Vec::new();
             for ip in pbody["fixed_ips"].as_array().cloned().unwrap_or_default() {
-                let subnet_id = ip["subnet_id"].as_str().unwrap_or_default().to_string();
-                let subnet = self
-                    .store
-                    .net_object_get("subnet", &subnet_id)
-                    .await
-                    .map_err(store_err)?
-                    .ok_or_else(|| {
-                        StepError::fatal(format!(
-                            "Subnet {subnet_id} was deleted while the server was being created."
-                        ))
-                    })?;
-                let sb = body_of(&subnet).map_err(|e| StepError::fatal(e.to_string()))?;
-                let body = json!({"name": subnet_id, "network_id": bottom_net, "cidr": sb["cidr"],
-                    "ip_version": sb["ip_version"], "gateway_ip": sb["gateway_ip"],
-                    "allocation_pools": sb["allocation_pools"], "enable_dhcp": false,
-                    "dns_nameservers": sb["dns_nameservers"], "host_routes": sb["host_routes"]});
+                let subnet_id = ip["subnet_id"].as_str().unwrap_or_default();
                 let bottom_subnet = self
-                    .ensure_bottom(
-                        pod,
-                        &session,
-                        project_id,
-                        ("subnet", "subnets"),
-                        &subnet_id,
-                        body,
-                    )
+                    .ensure_subnet_copy(pod, &session, project_id, subnet_id, &bottom_net)
                     .await?;
                 fixed.push(json!({"subnet_id": bottom_subnet, "ip_address": ip["ip_address"]}));
             }

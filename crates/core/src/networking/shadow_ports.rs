@@ -41,6 +41,12 @@ struct BoundPort {
     mac: String,
 }
 
+/// A router interface's copies follow the network's copies (the router
+/// sync makes them where the network is): they do not keep a copy alive.
+fn follows_network(port: &tricircle_store::NetObject) -> Result<bool> {
+    Ok(body_of(port)?["device_owner"].as_str() == Some("network:router_interface"))
+}
+
 impl App {
     /// The routings of one top object of a kind, in every pod.
     pub(crate) async fn routings_of(&self, top_id: &str, kind: &str) -> Result<Vec<Routing>> {
@@ -107,7 +113,7 @@ impl App {
                 let body = body_of(&port)?;
                 out.push(BoundPort {
                     top_id: port.id.clone(),
-                    project_id: port.project_id.clone(),
+                    project_id: super::bridges::serving_project(&port, &body),
                     pod,
                     tunnel_ip,
                     fixed_ips: body["fixed_ips"].as_array().cloned().unwrap_or_default(),
@@ -132,6 +138,9 @@ impl App {
         let filter = NetFilter { network_id: Some(network_id), ..Default::default() };
         let mut needed: HashSet<String> = HashSet::new();
         for port in self.store.net_object_list("port", &filter).await? {
+            if follows_network(&port)? {
+                continue;
+            }
             for r in self.routings_of(&port.id, "port").await? {
                 needed.insert(r.pod_id.to_string());
             }
@@ -190,10 +199,19 @@ impl App {
         // Again just before: a server may have started to use it meanwhile.
         let filter = NetFilter { network_id: Some(network_id), ..Default::default() };
         for port in self.store.net_object_list("port", &filter).await? {
-            if self.store.routing_find(&port.id, "port", pod.pod_id).await?.is_some() {
+            if !follows_network(&port)?
+                && self.store.routing_find(&port.id, "port", pod.pod_id).await?.is_some()
+            {
                 return Ok(());
             }
         }
+        let mut cidrs = Vec::new();
+        for s in self.subnets_of(network_id).await? {
+            if let Some(c) = body_of(&s)?["cidr"].as_str().and_then(|c| c.parse().ok()) {
+                cidrs.push(c);
+            }
+        }
+        self.detach_routers_from(pod, bottom_net, &cidrs).await?;
         let admin = self.pod_admin_session(pod).await?;
         super::delete_in_pod(&admin, pod, format!("/v2.0/networks/{bottom_net}")).await?;
         // The subnet copies went with the pod's network: theirs are the
@@ -213,6 +231,9 @@ impl App {
             self.store.routing_delete(r.id).await?;
         }
         tracing::info!(region = %pod.region_name, network = network_id, "pod's copy of the network removed: nothing there uses it");
+        // The routers on it may leave the pod, and the others' routes change.
+        let routers = self.routers_on_network(network_id).await?;
+        Box::pin(self.sync_routers_best_effort(routers)).await;
         Ok(())
     }
 

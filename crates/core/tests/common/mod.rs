@@ -143,3 +143,50 @@ impl World {
 pub fn objects(state: &Value, service: &str, kind: &str) -> Vec<Value> {
     state[service][kind].as_object().map(|m| m.values().cloned().collect()).unwrap_or_default()
 }
+
+/// Networks and servers on them, for the networking tests.
+impl World {
+    /// A network with one subnet in the demo project: (network, subnet).
+    pub async fn network(&self, name: &str, cidr: &str) -> (String, String) {
+        let n = self
+            .app
+            .network_create(&self.demo, &serde_json::json!({"network": {"name": name}}))
+            .await
+            .unwrap();
+        let n = n["id"].as_str().unwrap().to_string();
+        let body = serde_json::json!({"subnet": {"network_id": n, "cidr": cidr, "ip_version": 4}});
+        let s = self.app.subnet_create(&self.demo, &body).await.unwrap();
+        (n, s["id"].as_str().unwrap().to_string())
+    }
+
+    pub fn with_networks(&self, name: &str, az: &str, networks: Value) -> ServerSpec {
+        let mut spec = self.spec(name);
+        spec.availability_zone = Some(az.into());
+        spec.networks = Some(networks);
+        spec
+    }
+
+    /// The demo project's top ports.
+    pub async fn top_ports(&self) -> Vec<Value> {
+        let q = tricircle_core::networking::listing::ListQuery::default();
+        let body = self.app.port_list(&self.demo, &q, "u").await.unwrap();
+        body["ports"].as_array().unwrap().clone()
+    }
+
+    /// The pod's ID of a top port's copy (its real one, not a shadow).
+    pub async fn bottom_port(&self, top_port: &str) -> String {
+        let r = self.routings("port").await;
+        r.into_iter().find(|r| r.top_id == top_port).and_then(|r| r.bottom_id).expect("a copy")
+    }
+
+    /// What the pods' dataplanes say about a packet from a pod's port.
+    pub fn trace(&self, from: &str, to: &str) -> tricircle_sim_pod::Reachability {
+        let views: Vec<_> = self.pods.iter().map(|p| p.control().dataplane()).collect();
+        tricircle_sim_pod::trace(&views, from, to.parse().unwrap())
+    }
+
+    /// The top port of a demo server.
+    pub async fn port_of(&self, server: &str) -> Value {
+        self.top_ports().await.into_iter().find(|p| p["device_id"] == server).expect("its port")
+    }
+}
