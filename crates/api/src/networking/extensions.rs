@@ -1,6 +1,7 @@
 //! `GET /extensions`: what this Neutron offers, so clients (openstacksdk,
 //! the `openstack` CLI) enable the attributes they know. Only extensions the
-//! gateway really implements are listed; floating IPs join when they land.
+//! gateway really implements are listed (`router` covers floating IPs, as
+//! in Neutron's L3 extension).
 
 use axum::Json;
 use axum::extract::Path;
@@ -43,6 +44,11 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "router",
         "Neutron L3 Router",
         "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.",
+    ),
+    (
+        "fip-port-details",
+        "Floating IP Port Details Extension",
+        "Add port_details attribute to Floating IP resource",
     ),
     ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
     (

@@ -1,6 +1,6 @@
 //! Neutron v2.0 at `/networking` (DESIGN §4 "Network"): networks, subnets,
 //! ports, security groups and their rules, routers (interfaces, gateway,
-//! extra routes), authoritative at the top. Errors
+//! extra routes) and floating IPs, authoritative at the top. Errors
 //! use Neutron's body, `{"NeutronError": {"type", "message", "detail"}}`,
 //! with Neutron's exception names as types.
 
@@ -88,6 +88,7 @@ const COLLECTIONS: &[(&str, &str)] = &[
     ("security-groups", "security_group"),
     ("security-group-rules", "security_group_rule"),
     ("routers", "router"),
+    ("floatingips", "floatingip"),
 ];
 
 async fn versions(State(s): State<ApiState>, h: HeaderMap) -> Json<Value> {
@@ -152,6 +153,7 @@ async fn list(
         "security-groups" => app.security_group_list(&ctx, &q, &link).await,
         "security-group-rules" => app.security_group_rule_list(&ctx, &q, &link).await,
         "routers" => app.router_list(&ctx, &q, &link).await,
+        "floatingips" => app.floating_ip_list(&ctx, &q, &link).await,
         _ => app.port_list(&ctx, &q, &link).await,
     }?;
     Ok(Json(body))
@@ -192,6 +194,7 @@ async fn fetch(app: &App, ctx: &RequestContext, one: &str, id: &str) -> Result<V
         "security_group" => app.security_group_show(ctx, id).await,
         "security_group_rule" => app.security_group_rule_show(ctx, id).await,
         "router" => app.router_show(ctx, id).await,
+        "floatingip" => app.floating_ip_show(ctx, id).await,
         _ => app.port_show(ctx, id).await,
     }
 }
@@ -229,6 +232,7 @@ async fn create(
         "security_group" => app.security_group_create(&ctx, &body).await,
         "security_group_rule" => app.security_group_rule_create(&ctx, &body).await,
         "router" => app.router_create(&ctx, &body).await,
+        "floatingip" => app.floating_ip_create(&ctx, &body).await,
         _ => app.port_create(&ctx, &body).await,
     }?;
     Ok((StatusCode::CREATED, Json(json!({ one: v })).into_response()).into_response())
@@ -249,6 +253,7 @@ async fn update(
         "security_group" => app.security_group_update(&ctx, &id, &body).await,
         "security_group_rule" => app.security_group_rule_update(&ctx, &id, &body).await,
         "router" => app.router_update(&ctx, &id, &body).await,
+        "floatingip" => app.floating_ip_update(&ctx, &id, &body).await,
         _ => app.port_update(&ctx, &id, &body).await,
     }?;
     Ok(Json(json!({ one: v })))
@@ -267,6 +272,7 @@ async fn delete(
         "security_group" => app.security_group_delete(&ctx, &id).await,
         "security_group_rule" => app.security_group_rule_delete(&ctx, &id).await,
         "router" => app.router_delete(&ctx, &id).await,
+        "floatingip" => app.floating_ip_delete(&ctx, &id).await,
         _ => app.port_delete(&ctx, &id).await,
     }?;
     Ok(StatusCode::NO_CONTENT)

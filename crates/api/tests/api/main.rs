@@ -4,6 +4,7 @@
 
 mod common;
 mod cross_cutting;
+mod floating_ips;
 mod fuzz;
 mod identity;
 mod jobs;

@@ -10,6 +10,7 @@
 //! attributes are for admins, as Neutron's default policy has it).
 
 pub mod bridges;
+pub mod floating_ips;
 pub mod ipam;
 pub mod listing;
 pub mod networks;

@@ -552,13 +552,14 @@ impl App {
         let caller = Caller::of(ctx)?;
         let p = self.port_visible(&caller, id).await?;
         let body = body_of(&p)?;
-        if self.router_owns_port(&body).await? {
+        if self.router_owns_port(&body).await? || self.floating_ip_owns_port(&body).await? {
             let owner = body["device_owner"].as_str().unwrap_or_default();
             return Err(Error::conflict(format!(
                 "Port {id} cannot be deleted directly via the port API: has device owner {owner}."
             ))
             .with_type("ServicePortInUse"));
         }
+        self.disassociate_floating_ips(&p.id).await?;
         if !self.store.net_object_delete(&p.id).await? {
             return Err(port_not_found(id));
         }

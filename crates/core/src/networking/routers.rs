@@ -89,7 +89,7 @@ fn bad_input(msg: impl Into<String>) -> Error {
 
 /// The same context with the admin role: the router's own ports are made
 /// by the router, whatever the caller may do with ports itself.
-fn as_admin(ctx: &RequestContext) -> RequestContext {
+pub(crate) fn as_admin(ctx: &RequestContext) -> RequestContext {
     let mut c = ctx.clone();
     if !c.auth.is_admin() {
         c.auth.roles.push("admin".into());
@@ -164,7 +164,7 @@ fn invalid_routes(routes: &[Route], reason: &str) -> Error {
 }
 
 /// A port's `(subnet_id, ip_address)` pairs.
-fn fixed_ips_of(port: &Map<String, Value>) -> Vec<(String, String)> {
+pub(crate) fn fixed_ips_of(port: &Map<String, Value>) -> Vec<(String, String)> {
     port.get("fixed_ips")
         .and_then(Value::as_array)
         .map(|a| {
@@ -494,6 +494,7 @@ impl App {
             }
         }
         let mut view = body_of(&r)?;
+        self.check_gateway_change_for_floating_ips(id, &view, b).await?;
         for key in ["name", "description"] {
             if let Some(v) = str_field(b, key)? {
                 view.insert(key.into(), json!(v));
@@ -814,6 +815,7 @@ impl App {
             .with_type("RouterInterfaceInUseByRoute")
             .with_internal(format!("route to {}", route.destination)));
         }
+        self.check_interface_free_of_floating_ips(id, &port.subnet_ids()).await?;
         let info = interface_info(&r, port);
         self.drop_router_port(&port.obj.id).await?;
         self.touch_router(&r).await?;

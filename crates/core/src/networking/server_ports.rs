@@ -225,6 +225,7 @@ impl App {
         self.delete_shadows_of(&p.id).await?;
         let mut body = body_of(p)?;
         if body.get(CREATED_FOR).and_then(Value::as_str) == Some(server_id) {
+            self.disassociate_floating_ips(&p.id).await?;
             self.store.net_object_delete(&p.id).await?;
             return Ok(());
         }
