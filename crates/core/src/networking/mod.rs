@@ -13,6 +13,7 @@ pub mod ipam;
 pub mod listing;
 pub mod networks;
 pub mod ports;
+pub mod quotas;
 pub mod router_copies;
 pub mod routers;
 pub mod security_group_copies;
@@ -21,7 +22,7 @@ pub mod server_ports;
 pub mod shadow_ports;
 pub mod subnets;
 pub mod trace;
-pub mod zones_quotas;
+pub mod zones;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
