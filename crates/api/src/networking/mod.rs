@@ -206,11 +206,11 @@ async fn create(
 ) -> NeutronResult<Response> {
     let one = singular(&collection)?;
     let body = parse_body(&body)?;
-    if body.get(one).is_some_and(Value::is_array) {
-        return Err(NeutronError(
-            Error::bad_request(format!("Bulk creation of {collection} is not supported by the gateway yet: create them one by one."))
-                .with_type("HTTPBadRequest"),
-        ));
+    // `{"networks": [...]}` rather than `{"network": {...}}`: a bulk create.
+    let plural = collection.replace('-', "_");
+    if let Some(items) = body.get(&plural) {
+        let made = s.app.network_bulk_create(&ctx, one, items).await?;
+        return Ok((StatusCode::CREATED, Json(json!({ plural: made }))).into_response());
     }
     let app = &s.app;
     let v = match one {
