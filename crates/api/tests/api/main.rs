@@ -7,6 +7,7 @@ mod cross_cutting;
 mod fuzz;
 mod identity;
 mod jobs;
+mod network_quotas_bulk;
 mod network_zones_quotas;
 mod networking;
 mod openapi;
