@@ -28,6 +28,7 @@ pub mod images;
 pub mod jobs;
 pub mod networking;
 pub mod pods;
+pub mod quotas;
 pub mod routings;
 pub mod server_groups;
 
@@ -38,6 +39,7 @@ pub use images::Image;
 pub use jobs::{Job, JobFilter, JobOutcome, JobStatus, NewJob};
 pub use networking::{IpAllocation, NetFilter, NetObject, PortWriteError, Segment};
 pub use pods::{NewPod, Pod, PodHealth};
+pub use quotas::QuotaLimit;
 pub use routings::{NewRouting, Routing, RoutingFilter, RoutingPatch};
 pub use server_groups::{GroupMember, ServerGroup};
 

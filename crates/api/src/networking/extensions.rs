@@ -80,6 +80,16 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Expose functions for quotas usage statistics per project",
     ),
     (
+        "quota-check-limit",
+        "Quota engine limit check",
+        "A quota update may ask that no limit be set below current usage (check_limit)",
+    ),
+    (
+        "quota-check-limit-default",
+        "Quota engine limit check by default",
+        "Quota updates refuse a limit below current usage unless forced (force)",
+    ),
+    (
         "project-id",
         "project_id field enabled",
         "Extension that indicates that project_id field is enabled.",

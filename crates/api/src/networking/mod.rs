@@ -5,6 +5,7 @@
 //! with Neutron's exception names as types.
 
 mod extensions;
+mod quotas;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -71,8 +72,13 @@ pub fn router() -> Router<ApiState> {
         .route("/networking/v2.0/extensions", get(extensions::list))
         .route("/networking/v2.0/extensions/{alias}", get(extensions::show))
         .route("/networking/v2.0/availability_zones", get(zones))
-        .route("/networking/v2.0/quotas/{project}", get(quota))
-        .route("/networking/v2.0/quotas/{project}/details", get(quota_details))
+        .route("/networking/v2.0/quotas", get(quotas::list))
+        .route(
+            "/networking/v2.0/quotas/{project}",
+            get(quotas::show).put(quotas::update).delete(quotas::delete),
+        )
+        .route("/networking/v2.0/quotas/{project}/details", get(quotas::details))
+        .route("/networking/v2.0/quotas/{project}/default", get(quotas::defaults))
         .route("/networking/v2.0/routers/{id}/add_router_interface", put(add_interface))
         .route("/networking/v2.0/routers/{id}/remove_router_interface", put(remove_interface))
         .route("/networking/v2.0/routers/{id}/add_extraroutes", put(add_extraroutes))
@@ -171,22 +177,6 @@ async fn zones(
     Ok(Json(s.app.network_zone_list(&ctx, &q, &link).await?))
 }
 
-async fn quota(
-    State(s): State<ApiState>,
-    Caller(ctx): Caller,
-    Path(project): Path<String>,
-) -> NeutronResult<Json<Value>> {
-    Ok(Json(s.app.network_quota_show(&ctx, &project, false).await?))
-}
-
-async fn quota_details(
-    State(s): State<ApiState>,
-    Caller(ctx): Caller,
-    Path(project): Path<String>,
-) -> NeutronResult<Json<Value>> {
-    Ok(Json(s.app.network_quota_show(&ctx, &project, true).await?))
-}
-
 async fn fetch(app: &App, ctx: &RequestContext, one: &str, id: &str) -> Result<Value, Error> {
     match one {
         "network" => app.network_show(ctx, id).await,
@@ -219,11 +209,11 @@ async fn create(
 ) -> NeutronResult<Response> {
     let one = singular(&collection)?;
     let body = parse_body(&body)?;
-    if body.get(one).is_some_and(Value::is_array) {
-        return Err(NeutronError(
-            Error::bad_request(format!("Bulk creation of {collection} is not supported by the gateway yet: create them one by one."))
-                .with_type("HTTPBadRequest"),
-        ));
+    // `{"networks": [...]}` rather than `{"network": {...}}`: a bulk create.
+    let plural = collection.replace('-', "_");
+    if let Some(items) = body.get(&plural) {
+        let made = s.app.network_bulk_create(&ctx, one, items).await?;
+        return Ok((StatusCode::CREATED, Json(json!({ plural: made }))).into_response());
     }
     let app = &s.app;
     let v = match one {

@@ -8,6 +8,7 @@ mod floating_ips;
 mod fuzz;
 mod identity;
 mod jobs;
+mod network_quotas_bulk;
 mod network_zones_quotas;
 mod networking;
 mod openapi;

@@ -344,6 +344,7 @@ impl App {
                 "rule:create_floatingip and rule:create_floatingip:floating_ip_address",
             ));
         }
+        self.check_network_quota(&project, "floatingip", 1).await?;
         let subnet_id = str_field(b, "subnet_id")?;
         let port_id = str_field(b, "port_id")?;
         let fixed = ip_field(b, "fixed_ip_address")?;

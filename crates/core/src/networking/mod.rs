@@ -10,11 +10,13 @@
 //! attributes are for admins, as Neutron's default policy has it).
 
 pub mod bridges;
+pub mod bulk;
 pub mod floating_ips;
 pub mod ipam;
 pub mod listing;
 pub mod networks;
 pub mod ports;
+pub mod quotas;
 pub mod router_copies;
 pub mod routers;
 pub mod security_group_copies;
@@ -23,7 +25,7 @@ pub mod server_ports;
 pub mod shadow_ports;
 pub mod subnets;
 pub mod trace;
-pub mod zones_quotas;
+pub mod zones;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};

@@ -239,6 +239,7 @@ impl App {
         view.insert("provider:network_type".into(), json!(network_type));
         view.insert("provider:physical_network".into(), json!(physnet));
         self.check_zone_hints(&view["availability_zone_hints"]).await?;
+        self.check_network_quota(&project, "network", 1).await?;
 
         let created = match network_type.as_str() {
             "vxlan" | "geneve" | "gre" => {

@@ -276,6 +276,18 @@ impl App {
     }
 
     pub async fn port_create(&self, ctx: &RequestContext, body: &Value) -> Result<Value> {
+        self.port_create_metered(ctx, body, true).await
+    }
+
+    /// A port create, counted against the project's port quota when
+    /// `metered`; the router's own interface ports are not checked (Neutron's
+    /// L3 plugin makes them past the API's quota check) but still count.
+    pub(crate) async fn port_create_metered(
+        &self,
+        ctx: &RequestContext,
+        body: &Value,
+        metered: bool,
+    ) -> Result<Value> {
         let caller = Caller::of(ctx)?;
         let b = body_object(body, "port")?;
         known_attributes(b, PORT_ATTRIBUTES)?;
@@ -364,6 +376,9 @@ impl App {
         view.insert("binding:vif_details".into(), json!({}));
         view.insert("tags".into(), json!(string_list(b, "tags")?.unwrap_or_default()));
         view.insert("revision_number".into(), json!(1));
+        if metered {
+            self.check_network_quota(&project, "port", 1).await?;
+        }
 
         for _ in 0..ALLOCATION_TRIES {
             let ids: Vec<String> = wanted.iter().map(|(s, _)| s.id.clone()).collect();

@@ -379,7 +379,8 @@ impl App {
                 )));
             }
         }
-        let created = self.port_create(&as_admin(ctx), &json!({ "port": port })).await?;
+        let created =
+            self.port_create_metered(&as_admin(ctx), &json!({ "port": port }), false).await?;
         let port_id = created["id"].as_str().unwrap_or_default().to_string();
         view.insert(
             "external_gateway_info".into(),
@@ -455,6 +456,7 @@ impl App {
         view.insert("flavor_id".into(), Value::Null);
         view.insert("tags".into(), json!(string_list(b, "tags")?.unwrap_or_default()));
         view.insert("revision_number".into(), json!(1));
+        self.check_network_quota(&project, "router", 1).await?;
         let mut obj = new_object("router", &project, None, false, &view);
         self.store.net_object_create(&obj).await?;
         if let Some((info, net)) = gateway {
@@ -662,7 +664,9 @@ impl App {
                     "port_security_enabled": false,
                     "fixed_ips": [{"subnet_id": sid, "ip_address": gateway}],
                 });
-                let created = self.port_create(&as_admin(ctx), &json!({ "port": port })).await?;
+                let created = self
+                    .port_create_metered(&as_admin(ctx), &json!({ "port": port }), false)
+                    .await?;
                 created["id"].as_str().unwrap_or_default().to_string()
             }
             (None, Some(pid)) => {

@@ -460,6 +460,8 @@ impl App {
             bool_field(b, "stateful")?.unwrap_or(true),
             string_list(b, "tags")?.unwrap_or_default(),
         );
+        // Its two egress rules come with it unchecked (as in Neutron) but count.
+        self.check_network_quota(&project, GROUP, 1).await?;
         let group = new_object(GROUP, &project, None, false, &body);
         let objs = group_with_rules(group, false);
         self.store.net_objects_create_all(&objs).await?;
@@ -661,6 +663,7 @@ impl App {
                 .with_type("SecurityGroupRuleExists"));
             }
         }
+        self.check_network_quota(&group.project_id, RULE, 1).await?;
         let rule = new_object(RULE, &group.project_id, Some(&group.id), false, &body);
         match self.store.net_object_create(&rule).await {
             Ok(()) => {}

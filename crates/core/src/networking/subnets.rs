@@ -284,6 +284,7 @@ impl App {
         view.insert("service_types".into(), json!([]));
         view.insert("tags".into(), json!(string_list(b, "tags")?.unwrap_or_default()));
         view.insert("revision_number".into(), json!(1));
+        self.check_network_quota(&project, "subnet", 1).await?;
         let obj = new_object("subnet", &project, Some(&network_id), false, &view);
         match self.store.net_object_create(&obj).await {
             Ok(()) => {}
