@@ -187,7 +187,8 @@ impl App {
                 let body = json!({"port": {"network_id": net_id, "project_id": "",
                     "name": name, "device_id": router_id, "device_owner": BRIDGE_OWNER,
                     "port_security_enabled": false}});
-                let made = self.port_create_metered(&gateway_admin(project_id), &body, false).await?;
+                let made =
+                    self.port_create_metered(&gateway_admin(project_id), &body, false).await?;
                 let id = made["id"].as_str().unwrap_or_default().to_string();
                 // Marked with its project for the shadows' owner.
                 let obj = self
