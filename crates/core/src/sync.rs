@@ -70,6 +70,18 @@ impl App {
         }
         n += routers.len();
         self.sync_routers_best_effort(routers).await;
+        let mut floating: BTreeSet<String> = self
+            .store
+            .net_object_list("floatingip", &NetFilter::default())
+            .await?
+            .into_iter()
+            .map(|f| f.id)
+            .collect();
+        for r in self.store.routing_list(&routings("floatingip"), &page).await? {
+            floating.insert(r.top_id);
+        }
+        n += floating.len();
+        self.sync_floating_ips_best_effort(floating, None).await;
         let groups: BTreeSet<String> = self
             .store
             .routing_list(&routings("security_group"), &page)

@@ -420,6 +420,7 @@ impl App {
             self.store.net_object_delete(&port_id).await?;
             return Err(e.into());
         }
+        self.sync_floating_ips_best_effort([obj.id.clone()], None).await;
         self.floating_ip_view(&obj).await
     }
 
@@ -438,6 +439,7 @@ impl App {
         known_attributes(b, UPDATE_ATTRIBUTES)?;
         let f = self.floating_ip_visible(&caller, id).await?;
         let mut view = body_of(&f)?;
+        let was_on = text(&view, "port_id").map(str::to_string);
         let fixed = ip_field(b, "fixed_ip_address")?;
         match b.get("port_id") {
             // Neutron keeps the association when port_id is not given.
@@ -472,6 +474,7 @@ impl App {
         if !self.store.net_object_update(id, false, &Value::Object(view).to_string()).await? {
             return Err(floating_ip_not_found(id));
         }
+        self.sync_floating_ips_best_effort([id.to_string()], was_on).await;
         self.floating_ip_show(ctx, id).await
     }
 
@@ -479,9 +482,11 @@ impl App {
         let caller = Caller::of(ctx)?;
         let f = self.floating_ip_visible(&caller, id).await?;
         let port = text(&body_of(&f)?, FLOATING_PORT).map(str::to_string);
+        let was_on = text(&body_of(&f)?, "port_id").map(str::to_string);
         if !self.store.net_object_delete(&f.id).await? {
             return Err(floating_ip_not_found(id));
         }
+        self.sync_floating_ips_best_effort([f.id.clone()], was_on).await;
         // Its address goes back to the external subnet.
         if let Some(p) = port {
             self.store.net_object_delete(&p).await?;
@@ -508,6 +513,7 @@ impl App {
                 Target::apply(None, &mut b);
                 next_revision(&mut b);
                 self.store.net_object_update(&f.id, false, &Value::Object(b).to_string()).await?;
+                self.sync_floating_ips_best_effort([f.id.clone()], Some(port_id.into())).await;
             }
         }
         Ok(())

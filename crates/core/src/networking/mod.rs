@@ -15,6 +15,7 @@ pub mod floating_ips;
 pub mod ipam;
 pub mod listing;
 pub mod networks;
+pub mod north_south;
 pub mod ports;
 pub mod quotas;
 pub mod router_copies;

@@ -36,6 +36,8 @@ struct RouterCopy {
     connected: Vec<ipnet::IpNet>,
     /// The copy's address on the bridge network, when the router is joined.
     bridge_ip: Option<String>,
+    /// Whether the copy holds the router's gateway.
+    external: bool,
 }
 
 /// The routes of copy `i`: the top router's routes whose next hop it is
@@ -52,6 +54,13 @@ fn routes_of_copy(i: usize, copies: &[RouterCopy], top_routes: &[(String, String
     }
     if me.bridge_ip.is_none() {
         return routes;
+    }
+    // What it has no route for leaves through the copy with the gateway.
+    let default_hop = copies.iter().find(|c| c.external).and_then(|c| c.bridge_ip.clone());
+    if let Some(hop) = default_hop.filter(|_| !me.external)
+        && !top_routes.iter().any(|(d, _)| d == "0.0.0.0/0")
+    {
+        routes.push(json!({"destination": "0.0.0.0/0", "nexthop": hop}));
     }
     let mut routed: Vec<ipnet::IpNet> = Vec::new();
     for (j, other) in copies.iter().enumerate() {
@@ -136,11 +145,22 @@ impl App {
                 .collect(),
             None => Vec::new(),
         };
+        let gateway = match &router {
+            Some(r) => self.router_gateway(r).await?,
+            None => None,
+        };
+        if let Some(g) = &gateway {
+            // The external network's pod holds a copy, interfaces or not.
+            wanted.entry(g.pod.pod_id.to_string()).or_insert_with(|| (g.pod.clone(), Vec::new()));
+        }
         let bridges = self.bridge_ports_of(router_id).await?;
         let joined = wanted.len() > 1;
         let mut copies = Vec::new();
         for (pod, ifaces) in wanted.values() {
             let mut copy = self.router_copy(pod, &project, router_id, ifaces).await?;
+            let here = gateway.as_ref().filter(|g| g.pod.pod_id == pod.pod_id);
+            copy.external = here.is_some();
+            self.set_bottom_gateway(pod, &copy.bottom, here).await?;
             if joined {
                 let (port, ip) = self
                     .ensure_bridge_port(pod, &project, router_id, &copy.bottom, &bridges)
@@ -174,8 +194,10 @@ impl App {
                     keep: HashSet::new(),
                     connected: Vec::new(),
                     bridge_ip: None,
+                    external: false,
                 };
                 self.set_bottom_routes(&gone, Vec::new()).await?;
+                self.set_bottom_gateway(&pod, b, None).await?;
                 self.detach_stale(&pod, &admin, b, &HashSet::new()).await?;
                 super::delete_in_pod(&admin, &pod, format!("/v2.0/routers/{b}")).await?;
             }
@@ -195,6 +217,14 @@ impl App {
             (None, Some(p)) => Some(super::bridges::serving_project(p, &body_of(p)?)),
             (None, None) => None,
         };
+        // The router's floating IPs, in the external network's pod.
+        if router.is_some() {
+            for f in self.floating_ips_of_router(router_id).await? {
+                if let Err(e) = self.floating_ip_copy_if_placed(&f).await {
+                    tracing::warn!(floating_ip = %f.id, error = %e, "floating IP not in its region yet");
+                }
+            }
+        }
         if let Some(project) = bridge_project
             && (joined || dropped)
         {
@@ -273,7 +303,14 @@ impl App {
             .with_body(json!({"port_id": port}));
             session.call(&req).await.map_err(|e| pod_error(pod, e))?;
         }
-        Ok(RouterCopy { pod: pod.clone(), bottom, keep, connected, bridge_ip: None })
+        Ok(RouterCopy {
+            pod: pod.clone(),
+            bottom,
+            keep,
+            connected,
+            bridge_ip: None,
+            external: false,
+        })
     }
 
     async fn subnet_cidr(&self, subnet_id: &str) -> Result<Option<ipnet::IpNet>> {

@@ -466,6 +466,8 @@ impl App {
             }
             obj.body = Value::Object(view).to_string();
             self.store.net_object_update(&obj.id, false, &obj.body).await?;
+            // Its copy with the gateway, in the external network's pod.
+            self.sync_routers_best_effort([obj.id.clone()]).await;
         }
         self.router_view(&obj, &caller).await
     }
@@ -574,6 +576,8 @@ impl App {
         if let Some(p) = stale_port {
             self.drop_router_port(&p).await?;
         }
+        // The gateway (or its removal) reaches the pods.
+        self.sync_routers_best_effort([id.to_string()]).await;
         self.router_show(ctx, id).await
     }
 
@@ -857,6 +861,8 @@ impl App {
         if !self.store.net_object_update(id, false, &Value::Object(view).to_string()).await? {
             return Err(router_not_found(id));
         }
+        // The copies take the routes whose next hop they are connected to.
+        self.sync_routers_best_effort([id.to_string()]).await;
         self.router_show(ctx, id).await
     }
 

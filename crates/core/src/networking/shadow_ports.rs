@@ -145,6 +145,14 @@ impl App {
                 needed.insert(r.pod_id.to_string());
             }
         }
+        // An external network's copies serve router gateways; other
+        // networks are needed where their ports' floating IPs live.
+        match self.store.net_object_get("network", network_id).await? {
+            Some(n) if body_of(&n)?["router:external"] == json!(true) => {
+                needed.extend(all_copies.keys().cloned());
+            }
+            _ => needed.extend(self.floating_ip_pods_of_network(network_id).await?),
+        }
         let (copies, unneeded): (HashMap<_, _>, HashMap<_, _>) =
             all_copies.into_iter().partition(|(k, _)| needed.contains(k));
         let bound = if copies.len() > 1 { self.bound_ports(network_id).await? } else { Vec::new() };
@@ -196,7 +204,11 @@ impl App {
         pod: &Pod,
         bottom_net: &str,
     ) -> Result<()> {
-        // Again just before: a server may have started to use it meanwhile.
+        // Again just before: a server or a floating IP may have started to
+        // use it meanwhile.
+        if self.floating_ip_pods_of_network(network_id).await?.contains(&pod.pod_id.to_string()) {
+            return Ok(());
+        }
         let filter = NetFilter { network_id: Some(network_id), ..Default::default() };
         for port in self.store.net_object_list("port", &filter).await? {
             if !follows_network(&port)?
