@@ -19,8 +19,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tricircle_common::{Error, RequestContext, Result};
 use tricircle_dataplane::{
-    DataplaneView, DpFloatingIp, DpHost, DpInterface, DpNetwork, DpPort, DpRouter, DpSubnet,
-    FixedIp, Reachability, Route,
+    DataplaneView, DpFloatingIp, DpGateway, DpHost, DpInterface, DpNetwork, DpPort, DpRouter,
+    DpSubnet, FixedIp, Reachability, Route,
 };
 use tricircle_pod_client::{PodError, PodRequest, PodSession, ServiceType};
 use tricircle_store::{Page, Pod, RoutingFilter};
@@ -245,7 +245,8 @@ pub fn build_view(
                 p["device_id"].as_str() == Some(id.as_str())
                     && p["device_owner"].as_str().is_some_and(|o| o.starts_with(owner))
             };
-            let gateway_net = r["external_gateway_info"]["network_id"].as_str();
+            let gw_info = &r["external_gateway_info"];
+            let gateway_net = gw_info["network_id"].as_str();
             DpRouter {
                 name: s(&r["name"]),
                 interfaces: ports
@@ -257,7 +258,12 @@ pub fn build_view(
                     .iter()
                     .filter(|p| owned_by(p, "network:router_gateway"))
                     .find(|p| gateway_net.is_none_or(|n| p["network_id"].as_str() == Some(n)))
-                    .and_then(|p| interfaces(p).into_iter().next()),
+                    .and_then(|p| interfaces(p).into_iter().next())
+                    .map(|interface| DpGateway {
+                        interface,
+                        // Neutron's default when the field is absent.
+                        enable_snat: gw_info["enable_snat"].as_bool().unwrap_or(true),
+                    }),
                 routes: r["routes"]
                     .as_array()
                     .into_iter()
