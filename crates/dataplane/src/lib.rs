@@ -6,15 +6,21 @@
 //! `tunnel_ip` or a host of this pod) and that tunnel endpoint really is the host of the real
 //! port; that is exactly what Tricircle's shadow-port machinery must get right. L3 follows
 //! router interfaces, then extra routes (longest prefix), hopping between pods where a next hop
-//! is itself a shadow port. Security groups and NAT are not modelled: the question is
-//! forwarding state, not policy.
+//! is itself a shadow port; past the last router, its gateway leads to the external network
+//! and the outside world, with SNAT or the source's floating IP (see [`trace`]). A packet from
+//! the outside enters through a floating IP ([`trace_from_outside`]). Security groups are not
+//! modelled: the question is forwarding state, not policy.
 //!
 //! Nothing here knows where a view comes from: the simulated pod builds one from its memory,
 //! the gateway from a pod's Neutron API as its admin.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
+
+mod trace;
+
+pub use trace::{trace, trace_from_outside};
 
 /// A compute host of a pod and its tunnel endpoint (what a remote pod's shadow port must point
 /// at for VXLAN to reach it).
@@ -82,12 +88,27 @@ pub struct DpInterface {
     pub ip_address: String,
 }
 
+/// A router's external gateway: its port on the external network, and whether traffic leaving
+/// through it without a floating IP is source-NATed to the gateway's address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DpGateway {
+    #[serde(flatten)]
+    pub interface: DpInterface,
+    /// `external_gateway_info.enable_snat` (Neutron's default: true).
+    #[serde(default = "snat_default")]
+    pub enable_snat: bool,
+}
+
+fn snat_default() -> bool {
+    true
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DpRouter {
     pub id: String,
     pub name: String,
     pub interfaces: Vec<DpInterface>,
-    pub gateway: Option<DpInterface>,
+    pub gateway: Option<DpGateway>,
     pub routes: Vec<Route>,
 }
 
@@ -118,7 +139,7 @@ impl DataplaneView {
     }
 }
 
-/// The verdict of [`trace`].
+/// The verdict of [`trace`] and [`trace_from_outside`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reachability {
     pub reachable: bool,
@@ -126,197 +147,8 @@ pub struct Reachability {
     pub hops: Vec<String>,
     /// Why it stopped, when it did not arrive.
     pub reason: Option<String>,
-    /// The port that owns the destination IP, and its region.
+    /// The port that owns the destination IP, and its region (both `None` when the packet left
+    /// for the outside world).
     pub dest_port: Option<String>,
     pub dest_region: Option<String>,
-}
-
-fn ip_in(cidr: &str, ip: IpAddr) -> bool {
-    cidr.parse::<ipnet::IpNet>().is_ok_and(|n| n.contains(&ip))
-}
-
-fn same_segment(a: &DpNetwork, b: &DpNetwork) -> bool {
-    a.network_type == b.network_type
-        && a.segmentation_id == b.segmentation_id
-        && a.physical_network == b.physical_network
-        && a.segmentation_id.is_some()
-}
-
-struct Tracer<'a> {
-    pods: &'a [DataplaneView],
-    hops: Vec<String>,
-}
-
-impl<'a> Tracer<'a> {
-    fn fail(self, reason: String) -> Reachability {
-        Reachability {
-            reachable: false,
-            hops: self.hops,
-            reason: Some(reason),
-            dest_port: None,
-            dest_region: None,
-        }
-    }
-
-    /// L2 delivery of `ip` on network `net` as seen from pod `p`: a local port, or a shadow
-    /// port whose tunnel endpoint hosts the real port in another pod.
-    fn deliver(
-        &mut self,
-        p: usize,
-        net: &DpNetwork,
-        ip: IpAddr,
-    ) -> Result<(usize, &'a DpPort), String> {
-        let pod = &self.pods[p];
-        let ip_s = ip.to_string();
-        let local = pod
-            .ports
-            .iter()
-            .find(|x| x.network_id == net.id && x.fixed_ips.iter().any(|f| f.ip_address == ip_s))
-            .ok_or_else(|| {
-                format!(
-                    "{}: no port with {ip} on network {} (no local port and no shadow port)",
-                    pod.region, net.id
-                )
-            })?;
-        if !local.admin_state_up {
-            return Err(format!("{}: port {} is administratively down", pod.region, local.id));
-        }
-        if !local.shadow {
-            return Ok((p, local));
-        }
-        let tunnel = local.tunnel_ip.ok_or_else(|| {
-            format!("{}: shadow port {} has no tunnel endpoint", pod.region, local.id)
-        })?;
-        self.hops.push(format!("{}: shadow port {} -> tunnel {tunnel}", pod.region, local.id));
-        for (q, other) in self.pods.iter().enumerate() {
-            if q == p {
-                continue;
-            }
-            let Some(host) = other.hosts.iter().find(|h| h.tunnel_ip == tunnel) else { continue };
-            let real = other.ports.iter().find(|x| {
-                !x.shadow
-                    && x.host == host.name
-                    && x.fixed_ips.iter().any(|f| f.ip_address == ip_s)
-                    && other.network(&x.network_id).is_some_and(|n| same_segment(n, net))
-            });
-            return match real {
-                Some(r) => Ok((q, r)),
-                None => Err(format!(
-                    "{}: tunnel {tunnel} (host {}) has no port with {ip} on segment {:?}",
-                    other.region, host.name, net.segmentation_id
-                )),
-            };
-        }
-        Err(format!("{}: tunnel endpoint {tunnel} belongs to no known host", pod.region))
-    }
-}
-
-/// Whether a packet from port `from_port` (in any of `pods`) reaches `to`.
-pub fn trace(pods: &[DataplaneView], from_port: &str, to: IpAddr) -> Reachability {
-    let mut t = Tracer { pods, hops: Vec::new() };
-    let Some((p, src)) = pods.iter().enumerate().find_map(|(i, pod)| {
-        pod.ports.iter().find(|x| x.id == from_port && !x.shadow).map(|x| (i, x))
-    }) else {
-        return t.fail(format!("source port {from_port} not found in any pod"));
-    };
-    if src.host.is_empty() {
-        return t
-            .fail(format!("{}: source port {from_port} is not bound to a host", pods[p].region));
-    }
-    t.hops.push(format!("{}: port {} on {}", pods[p].region, src.id, src.host));
-    let Some(net) = pods[p].network(&src.network_id) else {
-        return t.fail(format!(
-            "{}: network {} of the source port is missing",
-            pods[p].region, src.network_id
-        ));
-    };
-    let done = |mut t: Tracer, q: usize, port: &DpPort| {
-        t.hops.push(format!("{}: port {} on {}", pods[q].region, port.id, port.host));
-        Reachability {
-            reachable: true,
-            hops: t.hops,
-            reason: None,
-            dest_port: Some(port.id.clone()),
-            dest_region: Some(pods[q].region.clone()),
-        }
-    };
-    // Same L2 segment.
-    if net.subnets.iter().any(|s| ip_in(&s.cidr, to)) {
-        return match t.deliver(p, net, to) {
-            Ok((q, port)) => done(t, q, port),
-            Err(e) => t.fail(e),
-        };
-    }
-    // L3: the router owning the gateway of the source's subnet.
-    let src_subnets: Vec<&str> = src.fixed_ips.iter().map(|f| f.subnet_id.as_str()).collect();
-    let mut pod_i = p;
-    let mut router = match pods[p]
-        .routers
-        .iter()
-        .find(|r| r.interfaces.iter().any(|i| src_subnets.contains(&i.subnet_id.as_str())))
-    {
-        Some(r) => r,
-        None => {
-            return t.fail(format!("{}: no router on the source port's subnet", pods[p].region));
-        }
-    };
-    for _ in 0..16 {
-        let pod = &pods[pod_i];
-        t.hops.push(format!("{}: router {}", pod.region, router.id));
-        // Directly connected?
-        if let Some(i) = router.interfaces.iter().find(|i| {
-            pod.network(&i.network_id).is_some_and(|n| {
-                n.subnets.iter().any(|s| s.id == i.subnet_id && ip_in(&s.cidr, to))
-            })
-        }) {
-            let Some(n) = pod.network(&i.network_id) else { break };
-            return match t.deliver(pod_i, n, to) {
-                Ok((q, port)) => done(t, q, port),
-                Err(e) => t.fail(e),
-            };
-        }
-        // Longest-prefix extra route.
-        let best = router
-            .routes
-            .iter()
-            .filter_map(|r| {
-                r.destination
-                    .parse::<ipnet::IpNet>()
-                    .ok()
-                    .filter(|n| n.contains(&to))
-                    .map(|n| (n.prefix_len(), r))
-            })
-            .max_by_key(|(l, _)| *l)
-            .map(|(_, r)| r);
-        let Some(route) = best else {
-            return t.fail(format!("{}: router {} has no route to {to}", pod.region, router.id));
-        };
-        let Ok(hop) = route.nexthop.parse::<IpAddr>() else {
-            return t.fail(format!("{}: bad next hop {}", pod.region, route.nexthop));
-        };
-        let Some(i) = router.interfaces.iter().find(|i| {
-            pod.network(&i.network_id).is_some_and(|n| {
-                n.subnets.iter().any(|s| s.id == i.subnet_id && ip_in(&s.cidr, hop))
-            })
-        }) else {
-            return t.fail(format!("{}: next hop {hop} is not on a connected subnet", pod.region));
-        };
-        let Some(n) = pod.network(&i.network_id) else { break };
-        t.hops.push(format!("{}: route {} via {hop}", pod.region, route.destination));
-        let (q, hop_port) = match t.deliver(pod_i, n, hop) {
-            Ok(x) => x,
-            Err(e) => return t.fail(e),
-        };
-        let Some(next) = pods[q].routers.iter().find(|r| {
-            r.id == hop_port.device_id && hop_port.device_owner == "network:router_interface"
-        }) else {
-            return t.fail(format!(
-                "{}: next hop {hop} is port {} which is not a router interface",
-                pods[q].region, hop_port.id
-            ));
-        };
-        pod_i = q;
-        router = next;
-    }
-    t.fail("routing loop (more than 16 router hops)".into())
 }

@@ -4,8 +4,8 @@
 use std::net::Ipv4Addr;
 
 use tricircle_dataplane::{
-    DataplaneView, DpFloatingIp, DpHost, DpInterface, DpNetwork, DpPort, DpRouter, DpSubnet,
-    FixedIp, Route,
+    DataplaneView, DpFloatingIp, DpGateway, DpHost, DpInterface, DpNetwork, DpPort, DpRouter,
+    DpSubnet, FixedIp, Route,
 };
 
 use crate::model::network::{self, Port};
@@ -91,11 +91,10 @@ pub fn view_of(pod: &Pod) -> DataplaneView {
                 .filter(|p| p.device_id == r.id && p.device_owner == "network:router_interface")
                 .flat_map(|p| iface(p))
                 .collect(),
-            gateway: r
-                .gateway
-                .as_ref()
-                .and_then(|g| net.ports.get(&g.port_id))
-                .and_then(|p| iface(p).into_iter().next()),
+            gateway: r.gateway.as_ref().and_then(|g| {
+                let interface = iface(net.ports.get(&g.port_id)?).into_iter().next()?;
+                Some(DpGateway { interface, enable_snat: g.enable_snat })
+            }),
             routes: r
                 .routes
                 .iter()

@@ -61,8 +61,8 @@ enum Command {
         #[command(subcommand)]
         command: admin_cli::endpoints::EndpointsCommand,
     },
-    /// Whether a packet from a top port reaches an IP, hop by hop, from the pods' actual state
-    /// (exit 0: it does, 1: it does not, 2: error).
+    /// Whether a packet from a top port (or from the outside to a floating IP) reaches an IP,
+    /// hop by hop, from the pods' actual state (exit 0: it does, 1: it does not, 2: error).
     Trace(admin_cli::trace::TraceArgs),
     /// Run one simulated OpenStack region (Keystone, Nova, Cinder, Neutron, Glance).
     SimPod(sim_pod::SimPodArgs),

@@ -1,5 +1,6 @@
 //! `tricircle trace` exits 2 on every error: bad usage, a gateway that does
-//! not answer, and the gateway refusing the request (unknown port).
+//! not answer, and the gateway refusing the request (unknown port); from the
+//! outside to an address that is no floating IP it exits 1 and says why.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -72,8 +73,29 @@ fn trace_errors_exit_2() {
     assert_eq!(bad_ip.status.code(), Some(2), "{}", stderr(&bad_ip));
     let missing = trace(d, &ep, &["--to", "10.0.0.1"]);
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    let both = trace(d, &ep, &["--from-port", "p", "--from-outside", "--to", "10.0.0.1"]);
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+    assert!(stderr(&both).contains("--from-outside"), "{}", stderr(&both));
 
     // Nobody listening there.
     let gone = trace(d, "http://127.0.0.1:9", &["--from-port", "p", "--to", "10.0.0.1"]);
     assert_eq!(gone.status.code(), Some(2), "{}", stderr(&gone));
+}
+
+#[test]
+fn trace_from_outside_to_no_floating_ip_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_server, ep) = start(d);
+
+    let text = trace(d, &ep, &["--from-outside", "--to", "203.0.113.7"]);
+    let stdout = String::from_utf8_lossy(&text.stdout).to_string();
+    assert_eq!(text.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&text.stderr));
+    assert!(stdout.contains("NOT reachable: no floating IP 203.0.113.7 in any region"), "{stdout}");
+
+    let json = trace(d, &ep, &["--from-outside", "--to", "203.0.113.7", "-f", "json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["reachable"], false, "{v}");
+    assert_eq!(v["reason"], "no floating IP 203.0.113.7 in any region", "{v}");
 }

@@ -272,20 +272,24 @@ pub struct JobSchemasBody {
     pub schemas: Vec<JobSchemaView>,
 }
 
-/// What the pods' dataplanes say about a packet from a top port to an IP.
+/// What the pods' dataplanes say about a packet from a top port, or from the
+/// outside, to an IP.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct TraceView {
     /// Whether the packet arrives.
     pub reachable: bool,
     /// What it went through, in order (`Pod1: port <top ID> on host1`,
-    /// `Pod1: shadow port <top ID> -> tunnel 10.0.0.12`, `Pod2: router ...`).
+    /// `Pod1: shadow port <top ID> -> tunnel 10.0.0.12`, `Pod2: router ...`,
+    /// `Pod2: router <ID> gateway 172.24.4.5 -> outside (SNAT to 172.24.4.5)`,
+    /// `Pod2: floating IP 172.24.4.9 on router <ID> -> 10.0.0.5`).
     pub hops: Vec<String>,
     /// Why it stopped, when it did not arrive: the missing piece.
     pub reason: Option<String>,
     /// The top port owning the destination IP (null when it does not arrive,
-    /// or the owner is a pod's own port).
+    /// leaves for the outside world, or the owner is a pod's own port).
     pub dest_port: Option<String>,
-    /// The region of the port owning the destination IP.
+    /// The region of the port owning the destination IP (null when it does
+    /// not arrive or leaves for the outside world).
     pub dest_region: Option<String>,
 }
 

@@ -1,5 +1,6 @@
 //! `GET /admin/v1.0/trace` over HTTP: 401 without a token, 403 for a member,
-//! 400 for a bad address, 404 for an unknown port, 409 for a port on no
+//! 400 for a bad address or not exactly one of `from_port` and
+//! `from_outside=true`, 404 for an unknown port, 409 for a port on no
 //! server, and 200 with the verdict in top IDs from a sim pod's state.
 
 use reqwest::Method;
@@ -102,6 +103,26 @@ async fn trace_over_http() {
         let r = gw.get(&bad).await;
         assert_eq!(r.status.as_u16(), 400, "{bad}: {}", r.body);
     }
+    // Exactly one of from_port and from_outside=true, and the message says so.
+    let neither = gw.get(&format!("/admin/v1.0/trace?to={b_ip}")).await.fault(400);
+    assert!(neither.contains("from_port") && neither.contains("from_outside=true"), "{neither}");
+    let off = gw.get(&format!("/admin/v1.0/trace?from_outside=false&to={b_ip}")).await;
+    assert!(off.fault(400).contains("from_outside=true"));
+    let both = gw.get(&format!("{}&from_outside=true", url(a, b_ip))).await.fault(400);
+    assert!(both.contains("not both"), "{both}");
+    let maybe = gw.get(&format!("/admin/v1.0/trace?from_outside=maybe&to={b_ip}")).await;
+    assert!(maybe.fault(400).contains("\"maybe\" is not a boolean"));
+    let outside = |to: &str| format!("/admin/v1.0/trace?from_outside=true&to={to}");
+    let r = gw.raw(Method::GET, &outside(b_ip), Some(MEMBER), None).await;
+    assert_eq!(r.status.as_u16(), 403, "{}", r.body);
+    assert_eq!(gw.get(&outside("nope")).await.status.as_u16(), 400);
+    // From the outside to an address no pod has as a floating IP: answered.
+    let r = gw.get(&outside(b_ip)).await;
+    let t = &r.ok(200)["trace"];
+    assert_eq!(t["reachable"], false, "{t}");
+    assert_eq!(t["reason"], format!("no floating IP {b_ip} in any region"), "{t}");
+    let r = gw.get(&format!("/admin/v1.0/trace?from_outside=True&to={b_ip}")).await;
+    assert_eq!(r.ok(200)["trace"]["reachable"], false);
     let r = gw.get(&url("4d3c6f8a-1b2e-4c5d-9e8f-0a1b2c3d4e5f", b_ip)).await;
     assert!(r.fault(404).contains("4d3c6f8a-1b2e-4c5d-9e8f-0a1b2c3d4e5f"));
     let loose = top(&gw, "/ports", json!({"port": {"network_id": net, "name": "c"}})).await["port"]

@@ -1,13 +1,14 @@
-//! `tricircle trace` (the networking issue): does a packet from a top port
-//! reach an IP, judged from the pods' actual state rather than the top's
-//! intent?
+//! `tricircle trace` (the networking issue): does a packet from a top port,
+//! or from the outside world through a floating IP, reach an IP, judged from
+//! the pods' actual state rather than the top's intent?
 //!
 //! [`App::network_trace`] reads, as each pod's admin, what its Neutron
 //! knows (networks with their segments, subnets, ports with their binding
 //! and shadow ports' tunnel endpoints, the hosts' tunnel endpoints from the
 //! L2 agents, routers with their interfaces, routes and gateway, floating
 //! IPs), builds one [`DataplaneView`] per pod and runs the pod-independent
-//! tracer of `tricircle-dataplane` from the port's copy. Bottom IDs in the
+//! tracer of `tricircle-dataplane` from the port's copy (or from the
+//! outside, for every pod holding a network copy). Bottom IDs in the
 //! verdict are turned back into top IDs where a routing says so; the pods'
 //! own objects (a router interface the top did not make) are shown as
 //! `(pod-local)`, so no bottom ID reaches the client.
@@ -19,8 +20,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tricircle_common::{Error, RequestContext, Result};
 use tricircle_dataplane::{
-    DataplaneView, DpFloatingIp, DpHost, DpInterface, DpNetwork, DpPort, DpRouter, DpSubnet,
-    FixedIp, Reachability, Route,
+    DataplaneView, DpFloatingIp, DpGateway, DpHost, DpInterface, DpNetwork, DpPort, DpRouter,
+    DpSubnet, FixedIp, Reachability, Route,
 };
 use tricircle_pod_client::{PodError, PodRequest, PodSession, ServiceType};
 use tricircle_store::{Page, Pod, RoutingFilter};
@@ -28,7 +29,8 @@ use tricircle_store::{Page, Pod, RoutingFilter};
 use crate::App;
 use crate::pod_sessions::pod_error;
 
-/// What the pods' dataplanes say about a packet from a top port to an IP.
+/// What the pods' dataplanes say about a packet from a top port, or from the
+/// outside, to an IP.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TraceReport {
     pub reachable: bool,
@@ -36,7 +38,8 @@ pub struct TraceReport {
     pub hops: Vec<String>,
     /// Why it stopped, when it did not arrive: the missing piece.
     pub reason: Option<String>,
-    /// The top port owning the destination IP, when it has one.
+    /// The top port owning the destination IP, when it has one (none when the
+    /// packet left for the outside world).
     pub dest_port: Option<String>,
     /// The region of the port owning the destination IP.
     pub dest_region: Option<String>,
@@ -47,38 +50,55 @@ const POD_LOCAL: &str = "(pod-local)";
 
 const SHADOW_OWNER: &str = "compute:shadow";
 
+/// Where a traced packet starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceSource {
+    /// A top port, from its copy in the pod of its server.
+    Port(String),
+    /// The outside world: the destination must be a floating IP.
+    Outside,
+}
+
 impl App {
-    /// Trace a packet from top port `from_port` to `to` through the pods'
-    /// bottom state. Admin only.
+    /// Trace a packet from `from` (a top port, or the outside world) to `to`
+    /// through the pods' bottom state. Admin only.
     pub async fn network_trace(
         &self,
         ctx: &RequestContext,
-        from_port: &str,
+        from: &TraceSource,
         to: IpAddr,
     ) -> Result<TraceReport> {
         crate::require_admin(ctx)?;
-        if self.store.net_object_get("port", from_port).await?.is_none() {
-            return Err(Error::not_found("Port", from_port));
-        }
         let all = |resource_type: Option<&str>, top_id: Option<&str>| RoutingFilter {
             top_id: top_id.map(str::to_string),
             resource_type: resource_type.map(str::to_string),
             ..Default::default()
         };
         let page = Page { limit: 10_000, marker: None };
-        let copy = self
-            .store
-            .routing_list(&all(Some("port"), Some(from_port)), &page)
-            .await?
-            .into_iter()
-            .find_map(|r| r.bottom_id.map(|b| (r.pod_id, b)));
-        let Some((src_pod, src_bottom)) = copy else {
-            return Err(Error::conflict(format!(
-                "Port {from_port} has no copy in any region: it is not on any server yet."
-            )));
+        // The source port's copy: (pod, bottom ID, top ID).
+        let source = match from {
+            TraceSource::Outside => None,
+            TraceSource::Port(from_port) => {
+                if self.store.net_object_get("port", from_port).await?.is_none() {
+                    return Err(Error::not_found("Port", from_port));
+                }
+                let copy = self
+                    .store
+                    .routing_list(&all(Some("port"), Some(from_port)), &page)
+                    .await?
+                    .into_iter()
+                    .find_map(|r| r.bottom_id.map(|b| (r.pod_id, b)));
+                let Some((pod, bottom)) = copy else {
+                    return Err(Error::conflict(format!(
+                        "Port {from_port} has no copy in any region: it is not on any server yet."
+                    )));
+                };
+                Some((pod, bottom, from_port.as_str()))
+            }
         };
-        // Every pod holding a copy of some network, and the source's pod.
-        let mut pod_ids = HashSet::from([src_pod]);
+        // Every pod holding a copy of some network (where floating IPs and
+        // the routers holding them live too), and the source's pod.
+        let mut pod_ids: HashSet<_> = source.iter().map(|(pod, _, _)| *pod).collect();
         for r in self.store.routing_list(&all(Some("network"), None), &page).await? {
             pod_ids.insert(r.pod_id);
         }
@@ -102,8 +122,13 @@ impl App {
         for pod in &pods {
             views.push(self.dataplane_view(pod).await?);
         }
-        let verdict = tricircle_dataplane::trace(&views, &src_bottom, to);
-        Ok(to_top_ids(verdict, &views, &to_top, from_port, &src_bottom))
+        let (verdict, source_ids) = match &source {
+            Some((_, bottom, top)) => {
+                (tricircle_dataplane::trace(&views, bottom, to), Some((bottom.as_str(), *top)))
+            }
+            None => (tricircle_dataplane::trace_from_outside(&views, to), None),
+        };
+        Ok(to_top_ids(verdict, &views, &to_top, source_ids))
     }
 
     /// One pod's dataplane, from its Neutron API as its admin.
@@ -245,7 +270,8 @@ pub fn build_view(
                 p["device_id"].as_str() == Some(id.as_str())
                     && p["device_owner"].as_str().is_some_and(|o| o.starts_with(owner))
             };
-            let gateway_net = r["external_gateway_info"]["network_id"].as_str();
+            let gw_info = &r["external_gateway_info"];
+            let gateway_net = gw_info["network_id"].as_str();
             DpRouter {
                 name: s(&r["name"]),
                 interfaces: ports
@@ -257,7 +283,12 @@ pub fn build_view(
                     .iter()
                     .filter(|p| owned_by(p, "network:router_gateway"))
                     .find(|p| gateway_net.is_none_or(|n| p["network_id"].as_str() == Some(n)))
-                    .and_then(|p| interfaces(p).into_iter().next()),
+                    .and_then(|p| interfaces(p).into_iter().next())
+                    .map(|interface| DpGateway {
+                        interface,
+                        // Neutron's default when the field is absent.
+                        enable_snat: gw_info["enable_snat"].as_bool().unwrap_or(true),
+                    }),
                 routes: r["routes"]
                     .as_array()
                     .into_iter()
@@ -293,8 +324,7 @@ fn to_top_ids(
     v: Reachability,
     views: &[DataplaneView],
     to_top: &HashMap<String, String>,
-    from_top: &str,
-    from_bottom: &str,
+    source: Option<(&str, &str)>,
 ) -> TraceReport {
     let mut names: HashMap<&str, &str> = HashMap::new();
     for view in views {
@@ -308,7 +338,10 @@ fn to_top_ids(
             names.insert(id, to_top.get(id).map_or(POD_LOCAL, String::as_str));
         }
     }
-    names.insert(from_bottom, from_top);
+    // The source port: (bottom, top).
+    if let Some((bottom, top)) = source {
+        names.insert(bottom, top);
+    }
     let translate = |text: &str| {
         let mut out = text.to_string();
         for (bottom, top) in &names {

@@ -1,5 +1,6 @@
-//! `tricircle trace --from-port ID --to IP`: ask the gateway whether a
-//! packet from a top port reaches an IP, from the pods' actual state.
+//! `tricircle trace --from-port ID --to IP` (or `--from-outside --to FIP`):
+//! ask the gateway whether a packet from a top port, or from the outside
+//! world to a floating IP, reaches an IP, from the pods' actual state.
 //!
 //! Exit status: 0 when it reaches, 1 when it does not, 2 on any error (bad
 //! usage, the gateway unreachable or refusing the request).
@@ -14,18 +15,33 @@ use super::{AdminClient, CliError, ConnectArgs, Format};
 
 #[derive(Args)]
 pub struct TraceArgs {
-    /// The top port the packet leaves from.
-    #[arg(long)]
-    pub from_port: String,
+    #[command(flatten)]
+    pub from: Source,
     /// The destination IP address.
     #[arg(long)]
     pub to: IpAddr,
 }
 
+/// Where the packet starts: exactly one of the two.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub struct Source {
+    /// The top port the packet leaves from.
+    #[arg(long)]
+    pub from_port: Option<String>,
+    /// The packet comes from the outside world; --to is then a floating IP.
+    #[arg(long)]
+    pub from_outside: bool,
+}
+
 pub async fn run(connect: ConnectArgs, args: TraceArgs) -> ExitCode {
     let result = async {
         let c = AdminClient::from_args(&connect).await?;
-        let query = [("from_port", args.from_port.clone()), ("to", args.to.to_string())];
+        let from = match &args.from.from_port {
+            Some(port) => ("from_port", port.clone()),
+            None => ("from_outside", "true".to_string()),
+        };
+        let query = [from, ("to", args.to.to_string())];
         c.get("/trace", &query).await
     }
     .await;
@@ -52,7 +68,9 @@ fn print_text(t: &Value, reachable: bool, args: &TraceArgs) {
     for (i, hop) in t["hops"].as_array().into_iter().flatten().enumerate() {
         println!("{:>3}  {}", i + 1, hop.as_str().unwrap_or_default());
     }
-    if reachable {
+    if reachable && t["dest_region"].is_null() {
+        println!("reachable: {} is outside", args.to);
+    } else if reachable {
         let port = t["dest_port"].as_str().unwrap_or("a pod's own port");
         let region = t["dest_region"].as_str().unwrap_or("?");
         println!("reachable: {} is port {port} in {region}", args.to);
