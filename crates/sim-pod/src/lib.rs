@@ -62,7 +62,7 @@ pub use config::{Delays, SimHost, SimMode, SimPodConfig, default_hosts};
 pub use control::SimPodControl;
 pub use faults::FaultRule;
 pub use microversion::{CINDER_MAX, CINDER_MIN, Mv, NOVA_MAX, NOVA_MIN};
-pub use tricircle_dataplane::{DataplaneView, Reachability, trace};
+pub use tricircle_dataplane::{DataplaneView, Reachability, trace, trace_from_outside};
 
 /// Why a sim pod could not start.
 #[derive(Debug, thiserror::Error)]
