@@ -7,7 +7,8 @@ Invoked by scripts/real-openstack (not meant to be run by hand):
 
 `identity` makes Keystone hold what every region needs (service project and users,
 regions, services and endpoints, the demo project and user) and prints the IDs as JSON.
-`region N` waits until region N's compute host and volume backend are up, maps the
+`region N` waits until region N's compute host (with its L2 agent in Neutron) and volume
+backend are up, maps the
 compute host, creates flavors, the `cirros` image, the `fake` volume type and the
 `public`/`private` networks with `router1`, and (with --boot-test) boots a test server
 as the demo user on `private`, waits for ACTIVE and deletes it.
@@ -35,6 +36,7 @@ FLAVORS = [  # name, id, ram MiB, vcpus, disk GiB (devstack's values)
 IMAGE_NAME = "cirros"
 VOLUME_TYPE = "fake"
 BOOT_TEST_NAME = "real-openstack-boot-test"
+OVS_AGENT = "Open vSwitch agent"
 
 
 def say(msg):
@@ -83,7 +85,9 @@ SERVICES = [  # service name, type, url path
 ]
 SERVICE_PORT = {"neutron": "neutron-api", "placement": "placement-api", "nova": "nova-api",
                 "glance": "glance-api", "cinder": "cinder-api", "cinderv3": "cinder-api"}
-SERVICE_USERS = ["neutron", "placement", "nova", "glance", "cinder"]
+# with roles admin and service in project service; `tricircle` is the identity a Tricircle
+# gateway manages the region with (cloud `real-tricircle`)
+SERVICE_USERS = ["neutron", "placement", "nova", "glance", "cinder", "tricircle"]
 INTERFACES = ["public", "internal", "admin"]
 
 
@@ -198,12 +202,30 @@ def region(state, n, discover_cmd, boot_test):
     rid = region_name(n)
     conn = connect(state, "admin", "admin", rid)
     t0 = time.monotonic()
-    host = f"{state['db_prefix']}-r{n}"
+    tunnels = state["compute_hosts"][str(n)]
+    host = ", ".join(tunnels)
 
     def compute_up():
         return [s for s in conn.compute.services()
                 if s.binary == "nova-compute" and s.state == "up" and s.status == "enabled"]
-    wait_for(f"{rid} nova-compute to report up", compute_up, 180)
+    computes = wait_for(f"{rid} nova-compute to report up", compute_up, 180)
+
+    # Every host Nova computes on needs its L2 agent with its tunnel endpoint (Tricircle's
+    # shadow ports point at it); l2agent.py reports them through neutron-rpc-server.
+    unknown = sorted({s.host for s in computes} - set(tunnels))
+    if unknown:
+        raise SystemExit(f"{rid}: nova-compute runs on {', '.join(unknown)}, which has no L2 "
+                         f"agent configured (only {', '.join(tunnels)})")
+
+    def agents_alive():
+        for h, ip in tunnels.items():
+            found = [a for a in conn.network.agents(host=h, agent_type=OVS_AGENT)
+                     if a.is_alive and a.configuration.get("tunneling_ip") == ip]
+            if not found:
+                return False
+        return True
+    wait_for(f"{rid} Open vSwitch agent(s) of {host} (neutron-rpc and neutron-ovs-agent; "
+             "see their logs)", agents_alive, 120)
 
     def mapped_hypervisor():
         # the API lists a compute node only once its host is mapped to a cell
@@ -227,7 +249,9 @@ def region(state, n, discover_cmd, boot_test):
         return [s for s in conn.block_storage.services()
                 if s.binary == "cinder-volume" and s.state == "up"]
     wait_for(f"{rid} cinder-volume to report up", volume_up, 120)
-    say(f"  {rid}: compute host {host} and volume backend up ({time.monotonic() - t0:.1f} s)")
+    say(f"  {rid}: compute host {host} with its L2 agent ("
+        + ", ".join(f"tunnel {ip}" for ip in tunnels.values())
+        + f") and volume backend up ({time.monotonic() - t0:.1f} s)")
 
     t1 = time.monotonic()
     for name, fid, ram, vcpus, disk in FLAVORS:
@@ -268,6 +292,10 @@ def region(state, n, discover_cmd, boot_test):
             s = demo.compute.get_server(server.id)
             raise SystemExit(f"{rid}: boot test failed: {e}; fault: {getattr(s, 'fault', None)}")
         addrs = ", ".join(a["addr"] for v in (server.addresses or {}).values() for a in v)
+        bound = {p.binding_host_id for p in conn.network.ports(device_id=server.id)}
+        if not bound or not bound <= set(tunnels):
+            raise SystemExit(f"{rid}: boot test: the server's ports are bound to {bound}, "
+                             f"not to a host with an L2 agent ({host})")
         t_active = time.monotonic() - t2
         demo.compute.delete_server(server)
         demo.compute.wait_for_delete(server, interval=1, wait=120)

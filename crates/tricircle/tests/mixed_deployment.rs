@@ -8,198 +8,41 @@
 //! `tc-<top image>` are removed from the real region at the end, also when
 //! the test fails, so repeated CI runs do not accumulate.
 //!
-//! Gated on `TRICIRCLE_REAL_CLOUDS` (the real region's clouds.yaml, cloud
-//! `real`); prints "skipped" without it. `.ci/run` sets it.
-//!
-//! The real region is `RegionOne`, the default name of the gateway's own
-//! region too, and a pod's region name is also where the gateway looks in
-//! that pod's catalog; so the gateway's region is renamed here
-//! (`TRICIRCLE__IDENTITY__REGION`).
+//! Gated on `TRICIRCLE_REAL_CLOUDS` (the real region's clouds.yaml: the pod
+//! is registered with cloud `real-tricircle`, checks use cloud `real`);
+//! prints "skipped" without it. `.ci/run` sets it. The setup is shared with
+//! the other real-region tests (`common::real`).
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Osc, Up, ensure_cli, ids};
+use common::real::{
+    RealCleanup, add_real_pod, real_clouds, real_list_empties, up_beside_real, wait_pod_up,
+};
+use common::{Osc, ensure_cli, ids};
 use serde_json::{Value, json};
 
-/// Removes what the gateway made in the real region: runs at the end of
-/// the test and, if the test fails before, on drop.
-struct RealCleanup {
-    exe: PathBuf,
-    clouds: PathBuf,
-    home: PathBuf,
-    project: String,
-    image: String,
-    done: bool,
-}
-
-impl RealCleanup {
-    fn osc(&self, args: &[&str]) -> (bool, String) {
-        Osc::new(&self.exe, &self.clouds, "real", &self.home).run_blocking(args)
-    }
-
-    /// Returns what could not be removed.
-    fn run(&mut self) -> Vec<String> {
-        self.done = true;
-        let mut problems = Vec::new();
-        let (ok, text) = self.osc(&["project", "show", &self.project, "-f", "value", "-c", "id"]);
-        if ok {
-            let pid = text.trim().to_string();
-            for kind in ["server", "volume"] {
-                let (ok, text) = self.osc(&[
-                    kind,
-                    "list",
-                    "--all-projects",
-                    "--project",
-                    &pid,
-                    "-f",
-                    "value",
-                    "-c",
-                    "ID",
-                ]);
-                if !ok {
-                    problems.push(format!("{kind} list: {text}"));
-                    continue;
-                }
-                for id in text.split_whitespace() {
-                    let args: Vec<&str> = match kind {
-                        "server" => vec!["server", "delete", "--force", "--wait", id],
-                        _ => vec!["volume", "delete", "--force", id],
-                    };
-                    let (ok, text) = self.osc(&args);
-                    if !ok {
-                        problems.push(format!("{kind} delete {id}: {text}"));
-                    }
-                }
-            }
-            // The pod's copies of the top network (and its subnet) stay until
-            // the gateway removes unused ones; the test removes them (and any
-            // port a failed run left) here.
-            for kind in ["port", "network"] {
-                let (ok, text) =
-                    self.osc(&[kind, "list", "--project", &pid, "-f", "value", "-c", "ID"]);
-                for id in text.split_whitespace().filter(|_| ok) {
-                    let (ok, text) = self.osc(&[kind, "delete", id]);
-                    if !ok {
-                        problems.push(format!("{kind} delete {id}: {text}"));
-                    }
-                }
-            }
-            let (ok, text) = self.osc(&["project", "delete", &pid]);
-            if !ok {
-                problems.push(format!("project delete {}: {text}", self.project));
-            }
-        }
-        let (ok, text) =
-            self.osc(&["image", "list", "--name", &self.image, "-f", "value", "-c", "ID"]);
-        if ok {
-            for id in text.split_whitespace() {
-                let (ok, text) = self.osc(&["image", "delete", id]);
-                if !ok {
-                    problems.push(format!("image delete {id}: {text}"));
-                }
-            }
-        } else {
-            problems.push(format!("image list: {text}"));
-        }
-        problems
-    }
-}
-
-impl Drop for RealCleanup {
-    fn drop(&mut self) {
-        if !self.done {
-            for p in self.run() {
-                eprintln!("cleanup of the real region: {p}");
-            }
-        }
-    }
-}
-
-/// The gateway's pod list, by AZ, until the real pod answers its health check.
 fn rid_of(server: &Value) -> String {
     server["id"].as_str().unwrap_or_default().to_string()
 }
 
-fn wait_pod_up(up: &Up, az: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = up.admin_cli(&["pod", "list", "-f", "json"]);
-        assert!(out.status.success(), "pod list: {}", String::from_utf8_lossy(&out.stderr));
-        let pods: Value = serde_json::from_slice(&out.stdout).expect("pod list json");
-        let pod = pods.as_array().unwrap().iter().find(|p| p["az_name"] == az).cloned();
-        let pod = pod.unwrap_or_else(|| panic!("no pod for {az}: {pods}"));
-        if pod["health"]["status"] == "up" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "pod {az} never became healthy: {pod}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Poll a real-region list (as the real admin) until it is empty.
-async fn real_list_empties(real: &Osc, kind: &str, project: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = real.json(&[kind, "list", "--all-projects", "--project", project]).await;
-        if v == json!([]) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{kind}s left in the real region: {v}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_region_beside_two_sim_pods() {
-    let Some(real_clouds) = std::env::var_os("TRICIRCLE_REAL_CLOUDS").map(PathBuf::from) else {
-        eprintln!(
-            "skipped: TRICIRCLE_REAL_CLOUDS is not set (scripts/real-openstack up sets it up)"
-        );
+    let Some(real_clouds) = real_clouds() else {
         return;
     };
-    assert!(
-        Path::new(&real_clouds).is_file(),
-        "TRICIRCLE_REAL_CLOUDS={} is not a file",
-        real_clouds.display()
-    );
     let Some(exe) = tokio::task::spawn_blocking(ensure_cli).await.expect("ensure cli") else {
         return;
     };
-    let up = tokio::task::spawn_blocking(|| {
-        Up::start_with_env(2, &[("TRICIRCLE__IDENTITY__REGION", "Tricircle")])
-    })
-    .await
-    .expect("up");
+    let up = tokio::task::spawn_blocking(|| up_beside_real(2)).await.expect("up");
     let home = tempfile::tempdir().expect("home");
     let demo = Osc::new(&exe, &up.clouds_file(), "tricircle-demo", home.path());
     let real = Osc::new(&exe, &real_clouds, "real", home.path());
 
-    // Register the real region as the pod of az-real.
-    let real_path = real_clouds.to_string_lossy().to_string();
-    let out = up.admin_cli(&[
-        "pod",
-        "add",
-        "--from-cloud",
-        "real",
-        "--clouds-file",
-        &real_path,
-        "--az",
-        "az-real",
-        "--identity",
-        "mapped",
-        "-f",
-        "json",
-    ]);
-    assert!(out.status.success(), "pod add: {}", String::from_utf8_lossy(&out.stderr));
-    let pod: Value = serde_json::from_slice(&out.stdout).expect("pod json");
-    assert_eq!(pod["az_name"], "az-real", "{pod}");
-    assert_eq!(pod["identity"], "mapped", "{pod}");
-    assert!(
-        !String::from_utf8_lossy(&out.stdout).contains("password"),
-        "pod add echoes no password"
-    );
+    // Register the real region as the pod of az-real, as its service user
+    // (shadow ports need the service role there).
+    add_real_pod(&up, &real_clouds, "real-tricircle", "az-real");
 
     // What the gateway will create in the real region, for the cleanup.
     let (token, image) =

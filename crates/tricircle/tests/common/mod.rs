@@ -3,6 +3,8 @@
 //! `openstack` CLI (python-openstackclient from `scripts/ensure-osc-venv`).
 #![allow(dead_code)]
 
+pub mod real;
+
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader};
@@ -103,6 +105,28 @@ impl Up {
         let text = std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// A `clouds.yaml` with each sim pod's own admin (clouds `pod1`,
+    /// `pod2`, ...), to look at what the gateway made in the pods.
+    pub fn sim_clouds_file(&self) -> PathBuf {
+        let password = std::fs::read_to_string(self.dir.path().join("pod-password"))
+            .expect("pod-password of tricircle up");
+        let clouds: serde_json::Map<String, Value> = (1..=self.pods)
+            .map(|i| {
+                let url = format!("http://127.0.0.1:{}/identity/v3", self.port + u16::from(i));
+                let cloud = serde_json::json!({
+                    "auth": {"auth_url": url, "username": "admin", "password": password.trim(),
+                             "project_name": "admin", "user_domain_name": "Default",
+                             "project_domain_name": "Default"},
+                    "region_name": format!("Pod{i}"), "identity_api_version": 3});
+                (format!("pod{i}"), cloud)
+            })
+            .collect();
+        let text = serde_yaml_ng::to_string(&serde_json::json!({"clouds": clouds})).unwrap();
+        let path = self.dir.path().join("sim-clouds.yaml");
+        std::fs::write(&path, text).expect("write sim-clouds.yaml");
+        path
     }
 
     /// The `tricircle` admin CLI against this gateway as its admin (cloud `tricircle`).
