@@ -199,3 +199,30 @@ macro_rules! gateway_tests {
         )*
     };
 }
+
+/// A request to the top Neutron: `path` is relative to `/networking/v2.0`.
+pub async fn neutron_call(
+    gw: &Gateway,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
+    let path = format!("/networking/v2.0{path}");
+    gw.raw(method, &path, Some(token), body.map(|b| b.to_string())).await
+}
+
+/// Assert the status and Neutron's error body of this type; returns the message.
+#[track_caller]
+pub fn neutron_error(r: &Reply, status: u16, ty: &str) -> String {
+    assert_eq!(r.status.as_u16(), status, "body: {}", r.body);
+    let e = &r.body["NeutronError"];
+    assert_eq!(r.body.as_object().map(|o| o.len()), Some(1), "only NeutronError: {}", r.body);
+    assert_eq!(e["type"], ty, "error type: {}", r.body);
+    let message = e["message"].as_str().unwrap_or_else(|| panic!("no message: {}", r.body));
+    assert!(!message.is_empty());
+    for leak in ["sqlx", "panicked", "src/", "::", "tricircle:"] {
+        assert!(!message.contains(leak), "internal detail in message: {message}");
+    }
+    message.to_string()
+}

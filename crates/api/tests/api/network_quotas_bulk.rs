@@ -10,13 +10,8 @@ use std::collections::HashSet;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{ADMIN, Gateway, MEMBER, OTHER, Reply};
+use crate::common::{ADMIN, Gateway, MEMBER, OTHER, Reply, neutron_call as call};
 use crate::gateway_tests;
-
-async fn call(gw: &Gateway, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-    let path = format!("/networking/v2.0{path}");
-    gw.raw(method, &path, Some(token), body.map(|b| b.to_string())).await
-}
 
 async fn post(gw: &Gateway, token: &str, path: &str, body: Value) -> Reply {
     call(gw, token, Method::POST, path, Some(body)).await

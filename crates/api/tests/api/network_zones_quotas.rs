@@ -3,15 +3,10 @@
 //! a member reads its own project's only).
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{ADMIN, Gateway, MEMBER, OTHER, Reply};
+use crate::common::{ADMIN, MEMBER, OTHER, neutron_call as call};
 use crate::gateway_tests;
-
-async fn call(gw: &Gateway, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-    let path = format!("/networking/v2.0{path}");
-    gw.raw(method, &path, Some(token), body.map(|b| b.to_string())).await
-}
 
 gateway_tests! {
     async fn zones_follow_the_pods(gw: &Gateway) {

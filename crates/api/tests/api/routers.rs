@@ -8,32 +8,13 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{ADMIN, Gateway, MEMBER, OTHER, Reply};
+use crate::common::{
+    ADMIN, Gateway, MEMBER, OTHER, Reply, neutron_call as call, neutron_error as error_type,
+};
 use crate::gateway_tests;
 
 /// An ID nothing has.
 const UNKNOWN: &str = "4d3c6f8a-1b2e-4c5d-9e8f-0a1b2c3d4e5f";
-
-/// A request to the top Neutron: `path` is relative to `/networking/v2.0`.
-async fn call(gw: &Gateway, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-    let path = format!("/networking/v2.0{path}");
-    gw.raw(method, &path, Some(token), body.map(|b| b.to_string())).await
-}
-
-/// Assert the status and Neutron's error body of this type; returns the message.
-#[track_caller]
-fn error_type(r: &Reply, status: u16, ty: &str) -> String {
-    assert_eq!(r.status.as_u16(), status, "body: {}", r.body);
-    let e = &r.body["NeutronError"];
-    assert_eq!(r.body.as_object().map(|o| o.len()), Some(1), "only NeutronError: {}", r.body);
-    assert_eq!(e["type"], ty, "error type: {}", r.body);
-    let message = e["message"].as_str().unwrap_or_else(|| panic!("no message: {}", r.body));
-    assert!(!message.is_empty());
-    for leak in ["sqlx", "panicked", "src/", "::", "tricircle:"] {
-        assert!(!message.contains(leak), "internal detail in message: {message}");
-    }
-    message.to_string()
-}
 
 #[track_caller]
 fn s(v: &Value) -> String {

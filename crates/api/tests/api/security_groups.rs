@@ -9,17 +9,11 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{ADMIN, Gateway, MEMBER, OTHER, Reply};
+use crate::common::{ADMIN, Gateway, MEMBER, OTHER, Reply, neutron_call as call};
 use crate::gateway_tests;
 
 /// An ID nothing has.
 const UNKNOWN: &str = "4d3c6f8a-1b2e-4c5d-9e8f-0a1b2c3d4e5f";
-
-/// A request to the top Neutron: `path` is relative to `/networking/v2.0`.
-async fn call(gw: &Gateway, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-    let path = format!("/networking/v2.0{path}");
-    gw.raw(method, &path, Some(token), body.map(|b| b.to_string())).await
-}
 
 /// Assert the status and Neutron's error body of this type; returns the message.
 #[track_caller]

@@ -227,12 +227,7 @@ impl App {
             .await
             .map_err(step)?;
         let req = PodRequest::get(ServiceType::Network, format!("/v2.0/ports/{port}"));
-        let copy: Value = admin
-            .call(&req)
-            .await
-            .map_err(|e| pod_error(pod, e))?
-            .json()
-            .map_err(|e| pod_error(pod, e))?;
+        let copy: Value = super::pod_json(&admin, pod, &req).await?;
         if copy["port"]["device_id"].as_str() != Some(bottom_router) {
             let req = PodRequest::new(
                 ServiceType::Network,

@@ -224,3 +224,13 @@ pub(crate) fn new_object(
         updated_at: now,
     }
 }
+
+/// A pod's Neutron answer as JSON (any failure named after the pod).
+pub(crate) async fn pod_json(
+    session: &tricircle_pod_client::PodSession,
+    pod: &tricircle_store::Pod,
+    req: &tricircle_pod_client::PodRequest,
+) -> Result<Value> {
+    use crate::pod_sessions::pod_error;
+    session.call(req).await.map_err(|e| pod_error(pod, e))?.json().map_err(|e| pod_error(pod, e))
+}

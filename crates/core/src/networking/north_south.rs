@@ -284,12 +284,8 @@ impl App {
             }
         };
         let path = format!("/v2.0/floatingips/{bottom}");
-        let have: Value = admin
-            .call(&PodRequest::get(ServiceType::Network, &path))
-            .await
-            .map_err(|e| pod_error(pod, e))?
-            .json()
-            .map_err(|e| pod_error(pod, e))?;
+        let have: Value =
+            super::pod_json(&admin, pod, &PodRequest::get(ServiceType::Network, &path)).await?;
         if have["floatingip"]["port_id"] != want["port_id"]
             || have["floatingip"]["fixed_ip_address"] != want["fixed_ip_address"]
         {
@@ -337,12 +333,7 @@ impl App {
         let req = PodRequest::get(ServiceType::Network, "/v2.0/floatingips")
             .with_query("floating_network_id", bottom_ext)
             .with_query("floating_ip_address", address.as_str().unwrap_or_default());
-        let found: Value = admin
-            .call(&req)
-            .await
-            .map_err(|e| pod_error(pod, e))?
-            .json()
-            .map_err(|e| pod_error(pod, e))?;
+        let found: Value = super::pod_json(admin, pod, &req).await?;
         if let Some(id) = found["floatingips"][0]["id"].as_str() {
             let req = PodRequest::new(
                 ServiceType::Network,
@@ -356,12 +347,7 @@ impl App {
         }
         let req = PodRequest::new(ServiceType::Network, reqwest::Method::POST, "/v2.0/floatingips")
             .with_body(json!({ "floatingip": body }));
-        let made: Value = admin
-            .call(&req)
-            .await
-            .map_err(|e| pod_error(pod, e))?
-            .json()
-            .map_err(|e| pod_error(pod, e))?;
+        let made: Value = super::pod_json(admin, pod, &req).await?;
         Ok(made["floatingip"]["id"].as_str().unwrap_or_default().to_string())
     }
 

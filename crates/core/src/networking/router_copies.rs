@@ -286,12 +286,7 @@ impl App {
                 .map_err(step)?;
             keep.insert(port.clone());
             let req = PodRequest::get(ServiceType::Network, format!("/v2.0/ports/{port}"));
-            let copy: Value = admin
-                .call(&req)
-                .await
-                .map_err(|e| pod_error(pod, e))?
-                .json()
-                .map_err(|e| pod_error(pod, e))?;
+            let copy: Value = super::pod_json(&admin, pod, &req).await?;
             if copy["port"]["device_id"].as_str() == Some(bottom.as_str()) {
                 continue;
             }
@@ -369,12 +364,7 @@ impl App {
         let req = PodRequest::get(ServiceType::Network, "/v2.0/ports")
             .with_query("device_id", bottom_router)
             .with_query("device_owner", INTERFACE);
-        let ports: Value = admin
-            .call(&req)
-            .await
-            .map_err(|e| pod_error(pod, e))?
-            .json()
-            .map_err(|e| pod_error(pod, e))?;
+        let ports: Value = super::pod_json(admin, pod, &req).await?;
         for p in ports["ports"].as_array().cloned().unwrap_or_default() {
             let id = p["id"].as_str().unwrap_or_default();
             if keep.contains(id) || only.is_some_and(|o| o != id) {
@@ -412,12 +402,7 @@ impl App {
         let req = PodRequest::get(ServiceType::Network, "/v2.0/ports")
             .with_query("network_id", bottom_net)
             .with_query("device_owner", INTERFACE);
-        let ports: Value = admin
-            .call(&req)
-            .await
-            .map_err(|e| pod_error(pod, e))?
-            .json()
-            .map_err(|e| pod_error(pod, e))?;
+        let ports: Value = super::pod_json(&admin, pod, &req).await?;
         for p in ports["ports"].as_array().cloned().unwrap_or_default() {
             let Some(bottom_router) = p["device_id"].as_str() else { continue };
             let path = format!("/v2.0/routers/{bottom_router}");

@@ -107,12 +107,7 @@ impl App {
         }
         let req = PodRequest::get(ServiceType::Network, "/v2.0/security-group-rules")
             .with_query("security_group_id", bottom);
-        let existing: Value = session
-            .call(&req)
-            .await
-            .map_err(|e| pod_error(pod, e))?
-            .json()
-            .map_err(|e| pod_error(pod, e))?;
+        let existing: Value = super::pod_json(session, pod, &req).await?;
         let existing = existing["security_group_rules"].as_array().cloned().unwrap_or_default();
         let have: Vec<String> = existing.iter().map(rule_key).collect();
         let want: Vec<String> = wanted.iter().map(rule_key).collect();
