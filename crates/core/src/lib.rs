@@ -13,6 +13,7 @@ pub mod compute;
 pub mod identity;
 pub mod images;
 pub mod jobs;
+pub mod keyed_locks;
 pub mod lookups;
 pub mod networking;
 pub mod paging;
@@ -82,6 +83,8 @@ pub struct App {
     content: images::ContentStore,
     tokens: std::sync::Arc<identity::token_cache::TokenCache>,
     lookups: std::sync::Arc<lookups::Lookups>,
+    /// Reconciles of one object (a router) take turns in this process.
+    reconciles: std::sync::Arc<keyed_locks::KeyedLocks>,
 }
 
 impl App {
@@ -92,7 +95,16 @@ impl App {
             10_000,
         ));
         let lookups = std::sync::Arc::new(lookups::Lookups::new(settings.lookup_cache_ttl));
-        App { store, secrets, settings, sessions: Default::default(), content, tokens, lookups }
+        App {
+            store,
+            secrets,
+            settings,
+            sessions: Default::default(),
+            content,
+            tokens,
+            lookups,
+            reconciles: Default::default(),
+        }
     }
 
     pub fn store(&self) -> &Store {

@@ -110,6 +110,7 @@ impl App {
     /// copies say, joined over the project's bridge network when there are
     /// several (see `bridges`).
     pub async fn sync_router(&self, router_id: &str) -> Result<()> {
+        let _turn = self.reconciles.lock(&format!("router:{router_id}")).await;
         let router = self.store.net_object_get("router", router_id).await?;
         // Per pod: (the interface port, the pod's copy of its network).
         let mut wanted: BTreeMap<String, (Pod, Vec<(NetObject, String)>)> = BTreeMap::new();
@@ -153,7 +154,10 @@ impl App {
             // The external network's pod holds a copy, interfaces or not.
             wanted.entry(g.pod.pod_id.to_string()).or_insert_with(|| (g.pod.clone(), Vec::new()));
         }
-        let bridges = self.bridge_ports_of(router_id).await?;
+        // Oldest first: replicas racing may have made two for one pod; the
+        // first is kept, the others dropped below.
+        let mut bridges = self.bridge_ports_of(router_id).await?;
+        bridges.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         let joined = wanted.len() > 1;
         let mut copies = Vec::new();
         for (pod, ifaces) in wanted.values() {
@@ -205,9 +209,10 @@ impl App {
         }
         // Bridge ports of pods no longer joined.
         let mut dropped = false;
+        let mut kept = HashSet::new();
         for p in &bridges {
             let name = body_of(p)?["name"].as_str().unwrap_or_default().to_string();
-            if !(joined && wanted.contains_key(&name)) {
+            if !(joined && wanted.contains_key(&name) && kept.insert(name)) {
                 self.drop_bridge_port(p).await?;
                 dropped = true;
             }

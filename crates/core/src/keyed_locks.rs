@@ -1,0 +1,49 @@
+//! One async lock per key (a router's ID, say), so that reconciles of the
+//! same object in this process take turns instead of racing each other to
+//! make the same pod objects twice. Replicas still race; the reconciles
+//! themselves tolerate that (see `networking::bridges`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Default)]
+pub struct KeyedLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyedLocks {
+    /// Wait for the key's turn; the guard holds it.
+    pub async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            // Drop the locks nobody holds or waits for, so the map stays small.
+            if map.len() > 1024 {
+                map.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            map.entry(key.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_key_takes_turns_other_keys_do_not_wait() {
+        let locks = Arc::new(KeyedLocks::default());
+        let held = locks.lock("r1").await;
+        // Another key is free.
+        let _other = locks.lock("r2").await;
+        let l2 = locks.clone();
+        let waiter = tokio::spawn(async move { l2.lock("r1").await });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "r1 is held");
+        drop(held);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("r1 is free again")
+            .unwrap();
+    }
+}
