@@ -54,6 +54,9 @@ pub struct Settings {
     /// The addresses every project's bridge network uses (each project's on
     /// its own segment, so they may repeat across projects).
     pub bridge_cidr: ipnet::Ipv4Net,
+    /// How old an object the gateway made in a pod must be, with no routing
+    /// pointing at it, before the audit deletes it as an orphan.
+    pub audit_grace: std::time::Duration,
 }
 
 impl Settings {
@@ -69,6 +72,7 @@ impl Settings {
             vni_range: (100_000, 199_999),
             bridge_cidr: ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(100, 64, 0, 0), 16)
                 .expect("a /16 is a valid prefix"),
+            audit_grace: std::time::Duration::from_secs(600),
         }
     }
 }

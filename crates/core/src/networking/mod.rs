@@ -9,6 +9,7 @@
 //! subnets) and hides what the caller may not see (provider and binding
 //! attributes are for admins, as Neutron's default policy has it).
 
+pub mod audit;
 pub mod bridges;
 pub mod bulk;
 pub mod floating_ips;

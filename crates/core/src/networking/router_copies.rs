@@ -394,6 +394,16 @@ impl App {
         Ok(())
     }
 
+    /// Detach every interface of a pod router (an orphan the audit removes).
+    pub(crate) async fn detach_all_interfaces(
+        &self,
+        pod: &Pod,
+        admin: &PodSession,
+        bottom_router: &str,
+    ) -> Result<()> {
+        self.detach_ports(pod, admin, bottom_router, &HashSet::new(), None).await
+    }
+
     /// Before a pod's copy of a network goes: detach the pod's router
     /// copies from it (their routes through it first, or the pod refuses),
     /// forgetting those interfaces' routings.

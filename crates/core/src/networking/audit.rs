@@ -1,0 +1,190 @@
+//! The periodic audit of a pod's networking (the durable-jobs issue):
+//! compare what the pod's Neutron holds with the routings and repair the
+//! drift.
+//!
+//! - An *orphan* is a pod object the gateway made (named after a top ID, or
+//!   `shadow-<top ID>`; a floating IP carries the top ID as description)
+//!   that no routing points at, older than the grace period (a create in
+//!   flight has its routing, as a lock, before the pod is asked; the grace
+//!   covers clocks and replicas). It is deleted. Objects the pod's own users
+//!   made (other names) are never touched.
+//! - A routing whose pod object vanished is dropped when the reconciles can
+//!   make it again (network, subnet, router, shadow port and floating IP
+//!   copies: the syncs that follow re-create them), or reported as missing
+//!   when they cannot (a server's port: its server has lost it).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tricircle_common::Result;
+use tricircle_pod_client::{PodRequest, PodSession, ServiceType};
+use tricircle_store::{Page, Pod, RoutingFilter};
+
+use super::pod_json;
+use crate::App;
+
+/// What one audit of one pod found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NetworkAudit {
+    /// Orphans deleted, as `kind bottom-ID`.
+    pub orphans_deleted: Vec<String>,
+    /// Routings dropped because their pod object vanished (made again by
+    /// the reconciles), as `kind top-ID`.
+    pub vanished_remade: Vec<String>,
+    /// Routings whose pod object vanished and cannot be made again, as
+    /// `kind top-ID`.
+    pub vanished_missing: Vec<String>,
+}
+
+const KINDS: &[(&str, &str)] = &[
+    ("floatingip", "floatingips"),
+    ("port", "ports"),
+    ("router", "routers"),
+    ("subnet", "subnets"),
+    ("network", "networks"),
+];
+
+/// The top ID a pod object of the gateway's is named after, if it is one.
+fn gateway_made(kind: &str, obj: &Value) -> Option<String> {
+    let label = if kind == "floatingip" { &obj["description"] } else { &obj["name"] };
+    let label = label.as_str()?;
+    let id = label.strip_prefix("shadow-").unwrap_or(label);
+    uuid::Uuid::parse_str(id).ok().map(|_| id.to_string())
+}
+
+fn older_than(obj: &Value, cutoff: DateTime<Utc>) -> bool {
+    obj["created_at"]
+        .as_str()
+        .and_then(|t| {
+            DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|d| d.with_timezone(&Utc))
+                .or_else(|| format!("{t}Z").parse::<DateTime<Utc>>().ok())
+        })
+        // No creation time: only the grace of the routings' lock protects it.
+        .is_none_or(|d| d < cutoff)
+}
+
+impl App {
+    /// Audit one pod's networking; `grace` protects objects younger than it.
+    pub async fn audit_pod_networking(
+        &self,
+        pod: &Pod,
+        grace: std::time::Duration,
+    ) -> Result<NetworkAudit> {
+        let admin = self.pod_admin_session(pod).await?;
+        let mut bottom: HashMap<&str, Vec<Value>> = HashMap::new();
+        for (kind, collection) in KINDS {
+            let req = PodRequest::get(ServiceType::Network, format!("/v2.0/{collection}"));
+            let list = pod_json(&admin, pod, &req).await?;
+            let key = collection.to_string();
+            bottom.insert(kind, list[key.as_str()].as_array().cloned().unwrap_or_default());
+        }
+        let filter = RoutingFilter { pod_id: Some(pod.pod_id), ..Default::default() };
+        let routings =
+            self.store.routing_list(&filter, &Page { limit: 1_000_000, marker: None }).await?;
+        let known: HashSet<&str> = routings.iter().filter_map(|r| r.bottom_id.as_deref()).collect();
+        // Creates in flight: their routing exists, without a bottom ID yet.
+        let in_flight: HashSet<&str> =
+            routings.iter().filter(|r| r.bottom_id.is_none()).map(|r| r.top_id.as_str()).collect();
+        let cutoff = Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default();
+        let mut report = NetworkAudit::default();
+
+        let all_ids: HashSet<String> = bottom
+            .values()
+            .flatten()
+            .filter_map(|o| o["id"].as_str().map(str::to_string))
+            .collect();
+        for (kind, _) in KINDS {
+            for obj in &bottom[kind] {
+                let id = obj["id"].as_str().unwrap_or_default();
+                let Some(top) = gateway_made(kind, obj) else { continue };
+                if known.contains(id)
+                    || in_flight.contains(top.as_str())
+                    || !older_than(obj, cutoff)
+                {
+                    continue;
+                }
+                // Ports the pod owns (router gateways, DHCP) go with their owner.
+                if *kind == "port"
+                    && obj["device_owner"].as_str().is_some_and(|o| o.starts_with("network:"))
+                {
+                    continue;
+                }
+                self.delete_orphan(&admin, pod, kind, obj).await?;
+                tracing::warn!(region = %pod.region_name, kind, bottom_id = id, "audit: orphan deleted (no routing points at it)");
+                metrics::counter!("tricircle_audit_repairs_total", "repair" => "orphan_deleted", "kind" => kind.to_string()).increment(1);
+                report.orphans_deleted.push(format!("{kind} {id}"));
+            }
+        }
+
+        let mut networks = BTreeSet::new();
+        let mut routers = BTreeSet::new();
+        let mut floating = BTreeSet::new();
+        for r in &routings {
+            let Some(b) = &r.bottom_id else { continue };
+            let kind = r.resource_type.as_str();
+            let remade = match kind {
+                "network" | "subnet" | "router" | "shadow_port" | "floatingip" => true,
+                "port" => false,
+                _ => continue,
+            };
+            if all_ids.contains(b) {
+                continue;
+            }
+            if !remade {
+                tracing::error!(region = %pod.region_name, kind, top_id = %r.top_id, "audit: the pod lost its copy and it cannot be made again");
+                metrics::counter!("tricircle_audit_repairs_total", "repair" => "vanished_missing", "kind" => kind.to_string()).increment(1);
+                report.vanished_missing.push(format!("{kind} {}", r.top_id));
+                continue;
+            }
+            self.store.routing_delete(r.id).await?;
+            match kind {
+                "shadow_port" => {
+                    if let Some(p) = self.store.net_object_get("port", &r.top_id).await? {
+                        networks.extend(p.network_id);
+                    }
+                }
+                "router" => {
+                    routers.insert(r.top_id.clone());
+                }
+                "floatingip" => {
+                    floating.insert(r.top_id.clone());
+                }
+                _ => {}
+            }
+            tracing::warn!(region = %pod.region_name, kind, top_id = %r.top_id, "audit: the pod lost its copy; made again");
+            metrics::counter!("tricircle_audit_repairs_total", "repair" => "vanished_remade", "kind" => kind.to_string()).increment(1);
+            report.vanished_remade.push(format!("{kind} {}", r.top_id));
+        }
+        self.sync_shadows_best_effort(networks).await;
+        self.sync_routers_best_effort(routers).await;
+        self.sync_floating_ips_best_effort(floating, None).await;
+        Ok(report)
+    }
+
+    async fn delete_orphan(
+        &self,
+        admin: &PodSession,
+        pod: &Pod,
+        kind: &str,
+        obj: &Value,
+    ) -> Result<()> {
+        let id = obj["id"].as_str().unwrap_or_default();
+        match kind {
+            "router" => {
+                let path = format!("/v2.0/routers/{id}");
+                let clear = json!({"router": {"routes": [], "external_gateway_info": {}}});
+                let req = PodRequest::new(ServiceType::Network, reqwest::Method::PUT, path)
+                    .with_body(clear);
+                pod_json(admin, pod, &req).await?;
+                self.detach_all_interfaces(pod, admin, id).await?;
+            }
+            "network" => self.detach_routers_from(pod, id, &[]).await?,
+            _ => {}
+        }
+        super::delete_in_pod(admin, pod, format!("/v2.0/{kind}s/{id}")).await
+    }
+}
