@@ -140,6 +140,14 @@ impl RealCleanup {
                     }
                 }
             }
+            // Routers first: Neutron deletes neither a router with
+            // interfaces nor an interface port, nor an interface a route
+            // goes through.
+            let list = ["router", "list", "--project", &pid, "-f", "value", "-c", "ID"];
+            let (ok, text) = self.osc(&list);
+            for router in text.split_whitespace().filter(|_| ok) {
+                problems.extend(self.remove_router(router));
+            }
             // What a failed run left in the bottom project (ports, shadow
             // ports too, networks with their subnets), and its security groups
             // (copies of the top's and Neutron's `default`): Keystone's project
@@ -170,6 +178,28 @@ impl RealCleanup {
             }
         } else {
             problems.push(format!("image list: {text}"));
+        }
+        problems
+    }
+
+    /// A router of the real region without its routes and interfaces, then
+    /// the router; returns what failed.
+    fn remove_router(&self, id: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let (ok, text) = self.osc(&["router", "set", "--no-route", id]);
+        if !ok {
+            problems.push(format!("router set --no-route {id}: {text}"));
+        }
+        let (ok, text) = self.osc(&["port", "list", "--router", id, "-f", "value", "-c", "ID"]);
+        for port in text.split_whitespace().filter(|_| ok) {
+            let (ok, text) = self.osc(&["router", "remove", "port", id, port]);
+            if !ok {
+                problems.push(format!("router remove port {id} {port}: {text}"));
+            }
+        }
+        let (ok, text) = self.osc(&["router", "delete", id]);
+        if !ok {
+            problems.push(format!("router delete {id}: {text}"));
         }
         problems
     }
