@@ -160,6 +160,10 @@ fn spawn(dir: tempfile::TempDir, port: u16, pods: u8, env: &[(&str, &str)]) -> R
             cmd.env_remove(k);
         }
     }
+    // Each run its own VXLAN IDs: gateways sharing a real region (or one a
+    // failed run left copies in) would otherwise hand out the same ones.
+    let first = 200_000 + u32::from(port % 10_000) * 100;
+    cmd.env("TRICIRCLE__NETWORKING__VNI_RANGE", format!("{first}:{}", first + 99));
     for (k, v) in env {
         cmd.env(k, v);
     }
