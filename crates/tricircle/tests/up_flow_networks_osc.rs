@@ -7,14 +7,9 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Osc, Up, ensure_cli};
+use common::{Osc, Up, address_of, ensure_cli};
 use futures::future::join_all;
 use serde_json::{Value, json};
-
-fn address_of(server: &Value, network: &str) -> String {
-    // `openstack server show -f json` gives {"net1": ["10.0.0.5"]}.
-    server["addresses"][network][0].as_str().unwrap_or_default().to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openstack_cli_puts_servers_of_two_regions_on_one_network() {

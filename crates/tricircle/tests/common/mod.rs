@@ -356,6 +356,12 @@ pub fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A server's first address on `network`, as `openstack server show -f
+/// json` gives it ({"net1": ["10.0.0.5"]}); empty when it has none.
+pub fn address_of(server: &Value, network: &str) -> String {
+    server["addresses"][network][0].as_str().unwrap_or_default().to_string()
+}
+
 /// A check of a gateway bug this suite found and that was fixed: it must
 /// stay fixed.
 #[track_caller]
