@@ -152,8 +152,8 @@ async fn openstack_cli_routes_between_regions_and_to_the_outside() {
     for (_, sub) in [&blue, &red, &green] {
         demo.ok(&["router", "add", "subnet", "r", sub]).await;
     }
-    // One at a time: concurrent boots race in the gateway's router sync
-    // (`concurrent_boots_on_one_router_join_its_copies` below).
+    // One at a time here; concurrent boots on one router are the next
+    // test's subject (`concurrent_boots_on_one_router_join_its_copies`).
     let mut servers = Vec::new();
     for (name, net, az) in BOOTS {
         servers.push(boot(&demo, name, &["--network", net], az).await);
@@ -282,7 +282,6 @@ async fn openstack_cli_routes_between_regions_and_to_the_outside() {
 /// regions: each boot syncs the router's copies, and the syncs must not
 /// leave the copies routing to a bridge address nobody has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gateway bug: concurrent router syncs make two bridge ports per pod"]
 async fn concurrent_boots_on_one_router_join_its_copies() {
     let Some(exe) = tokio::task::spawn_blocking(ensure_cli).await.expect("ensure cli") else {
         return;
