@@ -70,6 +70,16 @@ impl App {
         }
         n += routers.len();
         self.sync_routers_best_effort(routers).await;
+        // Bridge networks no router uses any more (their last router's sync
+        // may have failed before it could remove them).
+        for net in self.store.net_object_list("network", &NetFilter::default()).await? {
+            let project = crate::networking::bridges::bridge_project_of(&net);
+            if let Some(p) = project
+                && let Err(e) = self.bridge_network_gc(&p).await
+            {
+                tracing::warn!(network = %net.id, error = %e, "unused bridge network not removed yet");
+            }
+        }
         let mut floating: BTreeSet<String> = self
             .store
             .net_object_list("floatingip", &NetFilter::default())

@@ -1,6 +1,6 @@
 //! The networking audit: an object the gateway's naming says it made, with
 //! no routing, is deleted once older than the grace period (the pod's own
-//! objects are left alone), and a shadow port deleted behind the gateway's
+//! objects and other projects' are left alone), and a shadow port deleted behind the gateway's
 //! back is made again.
 
 mod common;
@@ -47,13 +47,23 @@ async fn orphans_go_after_the_grace_and_a_lost_shadow_is_made_again() {
     // Behind the gateway's back in Pod1: a network named like one of the
     // gateway's (a UUID) that no routing knows, one of the pod's own, and
     // b's shadow port deleted.
+    let pod1 = w.pod1().await;
+    let ours = w
+        .routings("project")
+        .await
+        .into_iter()
+        .find(|r| r.pod_id == pod1.pod_id)
+        .and_then(|r| r.bottom_id)
+        .expect("the demo project's project in Pod1");
     let orphan_name = uuid::Uuid::new_v4().to_string();
-    let orphan = w
-        .in_pod1(Method::POST, "/v2.0/networks", json!({"network": {"name": orphan_name}}))
-        .await["network"]["id"]
+    let body = json!({"network": {"name": orphan_name, "tenant_id": ours}});
+    let orphan = w.in_pod1(Method::POST, "/v2.0/networks", body).await["network"]["id"]
         .as_str()
         .unwrap()
         .to_string();
+    // Named like the gateway's, but in a project the gateway did not make.
+    let foreign_name = uuid::Uuid::new_v4().to_string();
+    w.in_pod1(Method::POST, "/v2.0/networks", json!({"network": {"name": foreign_name}})).await;
     w.in_pod1(Method::POST, "/v2.0/networks", json!({"network": {"name": "ops-private"}})).await;
     let shadow = w
         .routings("shadow_port")
@@ -66,7 +76,6 @@ async fn orphans_go_after_the_grace_and_a_lost_shadow_is_made_again() {
     assert!(!w.trace(&ba, &ip(&pb)).reachable, "the shadow is gone");
 
     // Within the grace period the orphan stays; the shadow is made again.
-    let pod1 = w.pod1().await;
     let first = w.app.audit_pod_networking(&pod1, Duration::from_secs(3600)).await.unwrap();
     assert_eq!(first.orphans_deleted, Vec::<String>::new(), "{first:?}");
     assert_eq!(first.vanished_remade, vec![format!("shadow_port {}", pb["id"].as_str().unwrap())]);
@@ -84,6 +93,7 @@ async fn orphans_go_after_the_grace_and_a_lost_shadow_is_made_again() {
         .collect();
     assert!(names.contains(&json!("ops-private")), "{names:?}");
     assert!(!names.contains(&json!(orphan_name)), "{names:?}");
+    assert!(names.contains(&json!(foreign_name)), "another project's stays: {names:?}");
     assert!(names.contains(&json!(net)), "the gateway's own copy stays: {names:?}");
     assert!(w.trace(&ba, &ip(&pb)).reachable);
 

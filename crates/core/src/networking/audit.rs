@@ -75,6 +75,11 @@ impl App {
         grace: std::time::Duration,
     ) -> Result<NetworkAudit> {
         let admin = self.pod_admin_session(pod).await?;
+        // Routings first: a copy made while the pod is listed then shows up
+        // as unknown (an orphan too young to delete), never as vanished.
+        let filter = RoutingFilter { pod_id: Some(pod.pod_id), ..Default::default() };
+        let routings =
+            self.store.routing_list(&filter, &Page { limit: 1_000_000, marker: None }).await?;
         let mut bottom: HashMap<&str, Vec<Value>> = HashMap::new();
         for (kind, collection) in KINDS {
             let req = PodRequest::get(ServiceType::Network, format!("/v2.0/{collection}"));
@@ -82,13 +87,18 @@ impl App {
             let key = collection.to_string();
             bottom.insert(kind, list[key.as_str()].as_array().cloned().unwrap_or_default());
         }
-        let filter = RoutingFilter { pod_id: Some(pod.pod_id), ..Default::default() };
-        let routings =
-            self.store.routing_list(&filter, &Page { limit: 1_000_000, marker: None }).await?;
         let known: HashSet<&str> = routings.iter().filter_map(|r| r.bottom_id.as_deref()).collect();
         // Creates in flight: their routing exists, without a bottom ID yet.
         let in_flight: HashSet<&str> =
             routings.iter().filter(|r| r.bottom_id.is_none()).map(|r| r.top_id.as_str()).collect();
+        // Only the projects this gateway made in the pod are its: another
+        // gateway's, or the pod's own users' (a shared pod has none mapped),
+        // are never taken for orphans.
+        let ours: HashSet<&str> = routings
+            .iter()
+            .filter(|r| r.resource_type == "project")
+            .filter_map(|r| r.bottom_id.as_deref())
+            .collect();
         let cutoff = Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default();
         let mut report = NetworkAudit::default();
 
@@ -101,8 +111,10 @@ impl App {
             for obj in &bottom[kind] {
                 let id = obj["id"].as_str().unwrap_or_default();
                 let Some(top) = gateway_made(kind, obj) else { continue };
+                let owner = obj["project_id"].as_str().or(obj["tenant_id"].as_str());
                 if known.contains(id)
                     || in_flight.contains(top.as_str())
+                    || !owner.is_some_and(|o| ours.contains(o))
                     || !older_than(obj, cutoff)
                 {
                     continue;
@@ -113,7 +125,11 @@ impl App {
                 {
                     continue;
                 }
-                self.delete_orphan(&admin, pod, kind, obj).await?;
+                // One object the pod will not let go does not stop the audit.
+                if let Err(e) = self.delete_orphan(&admin, pod, kind, obj).await {
+                    tracing::warn!(region = %pod.region_name, kind, bottom_id = id, error = %e, "audit: orphan not deleted yet");
+                    continue;
+                }
                 tracing::warn!(region = %pod.region_name, kind, bottom_id = id, "audit: orphan deleted (no routing points at it)");
                 metrics::counter!("tricircle_audit_repairs_total", "repair" => "orphan_deleted", "kind" => kind.to_string()).increment(1);
                 report.orphans_deleted.push(format!("{kind} {id}"));
@@ -126,15 +142,33 @@ impl App {
         for r in &routings {
             let Some(b) = &r.bottom_id else { continue };
             let kind = r.resource_type.as_str();
-            let remade = match kind {
-                "network" | "subnet" | "router" | "shadow_port" | "floatingip" => true,
-                "port" => false,
+            let collection = match kind {
+                "network" => "networks",
+                "subnet" => "subnets",
+                "router" => "routers",
+                "shadow_port" | "port" => "ports",
+                "floatingip" => "floatingips",
                 _ => continue,
             };
-            if all_ids.contains(b) {
+            if all_ids.contains(b) || !self.vanished(&admin, pod, collection, b).await? {
                 continue;
             }
-            if !remade {
+            // A server's port cannot be made again; a router's interface or
+            // bridge port can, by the router's sync.
+            let port_owner = match kind {
+                "port" => match self.store.net_object_get("port", &r.top_id).await? {
+                    Some(p) => Some(super::body_of(&p)?),
+                    None => None,
+                },
+                _ => None,
+            };
+            let router_port = port_owner.as_ref().filter(|b| {
+                matches!(
+                    b["device_owner"].as_str(),
+                    Some("network:router_interface" | super::bridges::BRIDGE_OWNER)
+                )
+            });
+            if kind == "port" && router_port.is_none() {
                 tracing::error!(region = %pod.region_name, kind, top_id = %r.top_id, "audit: the pod lost its copy and it cannot be made again");
                 metrics::counter!("tricircle_audit_repairs_total", "repair" => "vanished_missing", "kind" => kind.to_string()).increment(1);
                 report.vanished_missing.push(format!("{kind} {}", r.top_id));
@@ -150,6 +184,11 @@ impl App {
                 "router" => {
                     routers.insert(r.top_id.clone());
                 }
+                "port" => {
+                    if let Some(router) = router_port.and_then(|b| b["device_id"].as_str()) {
+                        routers.insert(router.to_string());
+                    }
+                }
                 "floatingip" => {
                     floating.insert(r.top_id.clone());
                 }
@@ -163,6 +202,23 @@ impl App {
         self.sync_routers_best_effort(routers).await;
         self.sync_floating_ips_best_effort(floating, None).await;
         Ok(report)
+    }
+
+    /// Whether the pod really has no such object (asked one by one: a list
+    /// may be paged or filtered by the pod's policy).
+    async fn vanished(
+        &self,
+        admin: &PodSession,
+        pod: &Pod,
+        collection: &str,
+        id: &str,
+    ) -> Result<bool> {
+        let req = PodRequest::get(ServiceType::Network, format!("/v2.0/{collection}/{id}"));
+        match admin.call(&req).await {
+            Ok(_) => Ok(false),
+            Err(tricircle_pod_client::PodError::Service { status: 404, .. }) => Ok(true),
+            Err(e) => Err(crate::pod_sessions::pod_error(pod, e)),
+        }
     }
 
     async fn delete_orphan(
@@ -182,7 +238,19 @@ impl App {
                 pod_json(admin, pod, &req).await?;
                 self.detach_all_interfaces(pod, admin, id).await?;
             }
-            "network" => self.detach_routers_from(pod, id, &[]).await?,
+            "network" => {
+                // Routes through the network go before its interfaces.
+                let req = PodRequest::get(ServiceType::Network, "/v2.0/subnets")
+                    .with_query("network_id", id);
+                let subnets = pod_json(admin, pod, &req).await?;
+                let cidrs: Vec<ipnet::IpNet> = subnets["subnets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s["cidr"].as_str()?.parse().ok())
+                    .collect();
+                self.detach_routers_from(pod, id, &cidrs).await?
+            }
             _ => {}
         }
         super::delete_in_pod(admin, pod, format!("/v2.0/{kind}s/{id}")).await

@@ -35,7 +35,7 @@ pub(crate) const BRIDGE_FOR: &str = "tricircle:bridge_for";
 const SEGMENT_TRIES: usize = 8;
 
 /// The IDs of a project's bridge network and subnet.
-fn bridge_ids(project_id: &str) -> (String, String) {
+pub(crate) fn bridge_ids(project_id: &str) -> (String, String) {
     let id = |what: &str| {
         uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_OID,
@@ -53,6 +53,15 @@ pub(crate) fn serving_project(obj: &NetObject, body: &Map<String, Value>) -> Str
         Some(p) if obj.project_id.is_empty() => p.to_string(),
         _ => obj.project_id.clone(),
     }
+}
+
+/// The project a bridge network serves, when `net` is one.
+pub(crate) fn bridge_project_of(net: &NetObject) -> Option<String> {
+    if !net.project_id.is_empty() {
+        return None;
+    }
+    let b = body_of(net).ok()?;
+    b.get(BRIDGE_FOR).and_then(Value::as_str).map(str::to_string)
 }
 
 /// An admin context for the top objects the gateway makes itself.
@@ -153,9 +162,15 @@ impl App {
     }
 
     /// The router's top bridge ports (one per pod, named after the pod ID).
-    pub(crate) async fn bridge_ports_of(&self, router_id: &str) -> Result<Vec<NetObject>> {
+    pub(crate) async fn bridge_ports_of(
+        &self,
+        project_id: &str,
+        router_id: &str,
+    ) -> Result<Vec<NetObject>> {
+        let (net_id, _) = bridge_ids(project_id);
+        let filter = NetFilter { network_id: Some(&net_id), ..Default::default() };
         let mut out = Vec::new();
-        for p in self.store.net_object_list("port", &NetFilter::default()).await? {
+        for p in self.store.net_object_list("port", &filter).await? {
             if p.project_id.is_empty() {
                 let b = body_of(&p)?;
                 if b["device_owner"].as_str() == Some(BRIDGE_OWNER)
@@ -270,11 +285,10 @@ impl App {
             return Ok(());
         }
         self.store.net_object_delete(&subnet_id).await?;
-        match self.store.net_object_delete(&net_id).await {
-            // A router took a bridge port meanwhile: it stays.
-            Ok(_) | Err(StoreError::ForeignKey(_)) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        // A router may take a bridge port right now (its port create then
+        // fails and its sync runs again, making a new bridge network).
+        self.store.net_object_delete(&net_id).await?;
+        Ok(())
     }
 
     /// The pod's network host: where its routers' traffic enters the

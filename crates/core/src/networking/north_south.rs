@@ -129,7 +129,10 @@ impl App {
                        "external_fixed_ips": [{"subnet_id": bottom_subnet, "ip_address": g.ip}]})
             }
         };
-        if have.is_object() && gateway.is_some() {
+        let other_network = have["network_id"] != want["network_id"]
+            || have["external_fixed_ips"][0]["ip_address"]
+                != want["external_fixed_ips"][0]["ip_address"];
+        if have.is_object() && gateway.is_some() && other_network {
             // A different gateway: the old one goes first (its address may be reused).
             let req = PodRequest::new(ServiceType::Network, reqwest::Method::PUT, path.clone())
                 .with_body(json!({"router": {"external_gateway_info": {}}}));
@@ -174,6 +177,10 @@ impl App {
     /// interface, then the pod's floating IP mapped to it; or no copy when
     /// the floating IP is gone or mapped to nothing.
     pub async fn sync_floating_ip(&self, fip_id: &str) -> Result<()> {
+        // Two quick changes of one floating IP: the second waits, then reads
+        // the latest. (Held across the router's sync, which takes no
+        // floating IP's turn, so the order is always this one.)
+        let _turn = self.reconciles.lock(&format!("floatingip:{fip_id}")).await;
         let fip = self.store.net_object_get(FLOATING, fip_id).await?;
         let target = match &fip {
             Some(f) => self.floating_ip_place(f).await?,
@@ -334,7 +341,16 @@ impl App {
             .with_query("floating_network_id", bottom_ext)
             .with_query("floating_ip_address", address.as_str().unwrap_or_default());
         let found: Value = super::pod_json(admin, pod, &req).await?;
-        if let Some(id) = found["floatingips"][0]["id"].as_str() {
+        let existing = &found["floatingips"][0];
+        if existing.is_object() && existing["description"] != body["description"] {
+            // Someone else's address in that region: never taken over.
+            return Err(Error::conflict(format!(
+                "Floating IP {} is in use in region {} by something the gateway did not make.",
+                address.as_str().unwrap_or_default(),
+                pod.region_name
+            )));
+        }
+        if let Some(id) = existing["id"].as_str() {
             let req = PodRequest::new(
                 ServiceType::Network,
                 reqwest::Method::PUT,

@@ -77,13 +77,16 @@ fn routes_of_copy(i: usize, copies: &[RouterCopy], top_routes: &[(String, String
 }
 
 impl App {
-    /// The top interface ports of a router.
-    async fn interfaces_of(&self, router_id: &str) -> Result<Vec<NetObject>> {
+    /// The top interface ports of a router (its project's: a member may
+    /// label a port of its own as another router's interface, which makes
+    /// it no interface of that router).
+    async fn interfaces_of(&self, router: &NetObject) -> Result<Vec<NetObject>> {
         let mut out = Vec::new();
         for p in self.store.net_object_list("port", &NetFilter::default()).await? {
             let b = body_of(&p)?;
-            if b["device_id"].as_str() == Some(router_id)
+            if b["device_id"].as_str() == Some(router.id.as_str())
                 && b["device_owner"].as_str() == Some(INTERFACE)
+                && (p.project_id == router.project_id || p.project_id.is_empty())
             {
                 out.push(p);
             }
@@ -114,8 +117,8 @@ impl App {
         let router = self.store.net_object_get("router", router_id).await?;
         // Per pod: (the interface port, the pod's copy of its network).
         let mut wanted: BTreeMap<String, (Pod, Vec<(NetObject, String)>)> = BTreeMap::new();
-        if router.is_some() {
-            for iface in self.interfaces_of(router_id).await? {
+        if let Some(router) = &router {
+            for iface in self.interfaces_of(router).await? {
                 let Some(net) = iface.network_id.clone() else { continue };
                 for r in self.routings_of(&net, "network").await? {
                     let (Some(bottom_net), Some(pod)) =
@@ -131,7 +134,16 @@ impl App {
                 }
             }
         }
-        let project = router.as_ref().map(|r| r.project_id.clone()).unwrap_or_default();
+        // A deleted router's project is still on its copies' routings.
+        let project = match &router {
+            Some(r) => r.project_id.clone(),
+            None => self
+                .routings_of(router_id, "router")
+                .await?
+                .first()
+                .map(|r| r.project_id.clone())
+                .unwrap_or_default(),
+        };
         let top_routes: Vec<(String, String)> = match &router {
             Some(r) => body_of(r)?["routes"]
                 .as_array()
@@ -156,7 +168,7 @@ impl App {
         }
         // Oldest first: replicas racing may have made two for one pod; the
         // first is kept, the others dropped below.
-        let mut bridges = self.bridge_ports_of(router_id).await?;
+        let mut bridges = self.bridge_ports_of(&project, router_id).await?;
         bridges.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         let joined = wanted.len() > 1;
         let mut copies = Vec::new();
@@ -217,11 +229,6 @@ impl App {
                 dropped = true;
             }
         }
-        let bridge_project = match (&router, bridges.first()) {
-            (Some(r), _) => Some(r.project_id.clone()),
-            (None, Some(p)) => Some(super::bridges::serving_project(p, &body_of(p)?)),
-            (None, None) => None,
-        };
         // The router's floating IPs, in the external network's pod.
         if router.is_some() {
             for f in self.floating_ips_of_router(router_id).await? {
@@ -230,12 +237,10 @@ impl App {
                 }
             }
         }
-        if let Some(project) = bridge_project
-            && (joined || dropped)
-        {
+        if !project.is_empty() && (joined || dropped) {
             // The bridge ports' shadows in the other pods, and the bridge
             // network's copies where no bridge port is left.
-            let (net, _) = self.bridge_network(&project).await?;
+            let (net, _) = super::bridges::bridge_ids(&project);
             self.sync_network_shadows(&net).await?;
             if dropped {
                 self.bridge_network_gc(&project).await?;

@@ -870,7 +870,10 @@ impl App {
     /// go with their router's interface and gateway calls only.
     pub(crate) async fn router_owns_port(&self, port: &Map<String, Value>) -> Result<bool> {
         let owner = port.get("device_owner").and_then(Value::as_str).unwrap_or_default();
-        if owner != ROUTER_INTERFACE && owner != ROUTER_GATEWAY {
+        if owner != ROUTER_INTERFACE
+            && owner != ROUTER_GATEWAY
+            && owner != super::bridges::BRIDGE_OWNER
+        {
             return Ok(false);
         }
         let router = port.get("device_id").and_then(Value::as_str).unwrap_or_default();

@@ -81,6 +81,11 @@ impl App {
         // Many ports share a host: its agent is asked once.
         let mut tunnels: HashMap<(String, String), Option<String>> = HashMap::new();
         for port in self.store.net_object_list("port", &filter).await? {
+            // A router interface has a copy in every pod of the network (the
+            // same gateway address in each): never a shadow.
+            if follows_network(&port)? {
+                continue;
+            }
             for r in self.routings_of(&port.id, "port").await? {
                 let (Some(bottom), Some(pod)) = (r.bottom_id, self.store.pod_get(r.pod_id).await?)
                 else {
