@@ -358,3 +358,31 @@ async fn a_router_joins_two_networks_in_a_pod_and_leaves_nothing_behind() {
         assert_eq!(w.routings(kind).await, [], "{kind} routings left");
     }
 }
+
+#[tokio::test]
+async fn servers_booted_at_once_on_a_new_network_share_its_copies() {
+    let w = world(2).await;
+    // A slow subnet create in Pod2 widens the window in which the boots
+    // race to make the same copy.
+    let slow = std::time::Duration::from_millis(150);
+    w.pods[1].control().add_fault(FaultRule::latency("network.subnet_create", slow));
+    for round in 0..5 {
+        let (net, subnet) =
+            w.network(&format!("burst{round}"), &format!("10.77.{round}.0/24")).await;
+        let specs = (0..3)
+            .map(|i| w.with_networks(&format!("s{round}-{i}"), "az2", json!([{"uuid": net}])));
+        let made = futures::future::join_all(specs.map(|s| w.create(s))).await;
+        for m in &made {
+            assert!(m.is_ok(), "round {round}: {m:?}");
+        }
+        // One copy of the network and of its subnet in Pod2, whoever won.
+        let state = w.pod_state(1);
+        let subnets: Vec<Value> = objects(&state, "network", "subnets")
+            .into_iter()
+            .filter(|s| s["name"] == subnet.as_str())
+            .collect();
+        assert_eq!(subnets.len(), 1, "round {round}: {subnets:?}");
+        let nets = objects(&state, "network", "networks");
+        assert_eq!(nets.iter().filter(|n| n["name"] == net.as_str()).count(), 1, "round {round}");
+    }
+}

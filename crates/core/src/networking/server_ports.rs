@@ -280,7 +280,7 @@ impl App {
         let name = body["name"].as_str().unwrap_or(top_id).to_string();
         let path = format!("/v2.0/{collection}?name={name}");
         let found: Value = session
-            .call(&PodRequest::get(ServiceType::Network, path))
+            .call(&PodRequest::get(ServiceType::Network, path.clone()))
             .await
             .map_err(perr(pod))?
             .json()
@@ -302,19 +302,36 @@ impl App {
                     format!("/v2.0/{collection}"),
                 )
                 .with_body(json!({ key.clone(): body }));
-                let created: Value = match session.call(&req).await {
-                    Ok(r) => r.json().map_err(perr(pod))?,
+                match session.call(&req).await {
+                    Ok(r) => {
+                        let created: Value = r.json().map_err(perr(pod))?;
+                        created[key.as_str()]["id"].as_str().unwrap_or_default().to_string()
+                    }
                     Err(PodError::Service { status, message, .. })
                         if (400..500).contains(&status) && status != 429 =>
                     {
-                        return Err(StepError::fatal(format!(
-                            "Region {} refused the {key} {top_id}: {message}",
-                            pod.region_name
-                        )));
+                        // A concurrent make of the same copy (two servers
+                        // on one network at once) won the race: the pod
+                        // refuses the twin (overlap, address or segment in
+                        // use); take the winner's.
+                        let again: Value = session
+                            .call(&PodRequest::get(ServiceType::Network, path.clone()))
+                            .await
+                            .map_err(perr(pod))?
+                            .json()
+                            .map_err(perr(pod))?;
+                        match again[list_key.as_str()][0]["id"].as_str() {
+                            Some(id) => id.to_string(),
+                            None => {
+                                return Err(StepError::fatal(format!(
+                                    "Region {} refused the {key} {top_id}: {message}",
+                                    pod.region_name
+                                )));
+                            }
+                        }
                     }
                     Err(e) => return Err(perr(pod)(e)),
-                };
-                created[key.as_str()]["id"].as_str().unwrap_or_default().to_string()
+                }
             }
         };
         let patch = RoutingPatch { bottom_id: Some(Some(bottom.clone())), ..Default::default() };
