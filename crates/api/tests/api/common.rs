@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tricircle_api::auth::AuthFuture;
 use tricircle_api::{ApiState, Authenticator, HttpSettings};
 use tricircle_common::{AuthContext, Error};
@@ -225,4 +225,34 @@ pub fn neutron_error(r: &Reply, status: u16, ty: &str) -> String {
         assert!(!message.contains(leak), "internal detail in message: {message}");
     }
     message.to_string()
+}
+
+/// A JSON string value, or a test failure naming it.
+#[track_caller]
+pub fn neutron_str(v: &Value) -> String {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
+}
+
+/// The IDs of a Neutron list answer's `collection`.
+#[track_caller]
+pub fn neutron_ids(r: &Reply, collection: &str) -> Vec<String> {
+    r.ok(200)[collection]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {collection} array: {}", r.body))
+        .iter()
+        .map(|x| neutron_str(&x["id"]))
+        .collect()
+}
+
+/// Create one Neutron object (`one` in `/{coll}`), expecting 201.
+pub async fn neutron_create(
+    gw: &Gateway,
+    token: &str,
+    one: &str,
+    coll: &str,
+    body: Value,
+) -> Value {
+    let r = neutron_call(gw, token, Method::POST, &format!("/{coll}"), Some(json!({ one: body })))
+        .await;
+    r.ok(201)[one].clone()
 }

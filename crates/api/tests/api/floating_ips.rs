@@ -12,32 +12,13 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{
-    ADMIN, Gateway, MEMBER, OTHER, Reply, neutron_call as call, neutron_error as error_type,
+    ADMIN, Gateway, MEMBER, OTHER, Reply, neutron_call as call, neutron_create as create,
+    neutron_error as error_type, neutron_ids as ids, neutron_str as s,
 };
 use crate::gateway_tests;
 
 /// An ID nothing has.
 const UNKNOWN: &str = "4d3c6f8a-1b2e-4c5d-9e8f-0a1b2c3d4e5f";
-
-#[track_caller]
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
-}
-
-#[track_caller]
-fn ids(r: &Reply, collection: &str) -> Vec<String> {
-    r.ok(200)[collection]
-        .as_array()
-        .unwrap_or_else(|| panic!("no {collection} array: {}", r.body))
-        .iter()
-        .map(|x| s(&x["id"]))
-        .collect()
-}
-
-async fn create(gw: &Gateway, token: &str, one: &str, coll: &str, body: Value) -> Value {
-    let r = call(gw, token, Method::POST, &format!("/{coll}"), Some(json!({ one: body }))).await;
-    r.ok(201)[one].clone()
-}
 
 async fn put(gw: &Gateway, token: &str, path: &str, body: Value) -> Reply {
     call(gw, token, Method::PUT, path, Some(body)).await

@@ -13,7 +13,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{ADMIN, Gateway, MEMBER, OTHER, Reply};
+use crate::common::{ADMIN, Gateway, MEMBER, OTHER, Reply, neutron_str as s};
 use crate::gateway_tests;
 
 /// An ID nothing has.
@@ -55,11 +55,6 @@ fn neutron_error_type(r: &Reply, status: u16, ty: &str) -> String {
     let (got, message) = neutron_error(r, status);
     assert_eq!(got, ty, "error type; message: {message}");
     message
-}
-
-#[track_caller]
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
 }
 
 #[track_caller]

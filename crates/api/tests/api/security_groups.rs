@@ -9,7 +9,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{ADMIN, Gateway, MEMBER, OTHER, Reply, neutron_call as call};
+use crate::common::{ADMIN, Gateway, MEMBER, OTHER, Reply, neutron_call as call, neutron_str as s};
 use crate::gateway_tests;
 
 /// An ID nothing has.
@@ -29,11 +29,6 @@ fn error_type(r: &Reply, status: u16, ty: &str) -> String {
         assert!(!message.contains(leak), "internal detail in message: {message}");
     }
     message.to_string()
-}
-
-#[track_caller]
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
 }
 
 #[track_caller]
