@@ -43,13 +43,8 @@ impl App {
             ..Default::default()
         };
         let page = Page { limit: 100_000, marker: None };
-        let mut networks: BTreeSet<String> = self
-            .store
-            .net_object_list("network", &NetFilter::default())
-            .await?
-            .into_iter()
-            .map(|n| n.id)
-            .collect();
+        let top_networks = self.store.net_object_list("network", &NetFilter::default()).await?;
+        let mut networks: BTreeSet<String> = top_networks.iter().map(|n| n.id.clone()).collect();
         for r in self.store.routing_list(&routings("network"), &page).await? {
             networks.insert(r.top_id);
         }
@@ -72,8 +67,8 @@ impl App {
         self.sync_routers_best_effort(routers).await;
         // Bridge networks no router uses any more (their last router's sync
         // may have failed before it could remove them).
-        for net in self.store.net_object_list("network", &NetFilter::default()).await? {
-            let project = crate::networking::bridges::bridge_project_of(&net);
+        for net in &top_networks {
+            let project = crate::networking::bridges::bridge_project_of(net);
             if let Some(p) = project
                 && let Err(e) = self.bridge_network_gc(&p).await
             {

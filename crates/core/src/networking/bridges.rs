@@ -46,22 +46,21 @@ pub(crate) fn bridge_ids(project_id: &str) -> (String, String) {
     (id("network"), id("subnet"))
 }
 
-/// The project an object made for the gateway's own purposes serves: its
-/// owner, or for a bridge object (owned by nobody) the project it joins.
+/// The project a bridge object (owned by nobody) serves, when `obj` is one.
+fn bridge_project(obj: &NetObject, body: &Map<String, Value>) -> Option<String> {
+    let p = body.get(BRIDGE_FOR).and_then(Value::as_str)?;
+    obj.project_id.is_empty().then(|| p.to_string())
+}
+
+/// The project an object serves: its owner, or for a bridge object the
+/// project it joins.
 pub(crate) fn serving_project(obj: &NetObject, body: &Map<String, Value>) -> String {
-    match body.get(BRIDGE_FOR).and_then(Value::as_str) {
-        Some(p) if obj.project_id.is_empty() => p.to_string(),
-        _ => obj.project_id.clone(),
-    }
+    bridge_project(obj, body).unwrap_or_else(|| obj.project_id.clone())
 }
 
 /// The project a bridge network serves, when `net` is one.
 pub(crate) fn bridge_project_of(net: &NetObject) -> Option<String> {
-    if !net.project_id.is_empty() {
-        return None;
-    }
-    let b = body_of(net).ok()?;
-    b.get(BRIDGE_FOR).and_then(Value::as_str).map(str::to_string)
+    bridge_project(net, &body_of(net).ok()?)
 }
 
 /// An admin context for the top objects the gateway makes itself.
@@ -206,15 +205,16 @@ impl App {
                     self.port_create_metered(&gateway_admin(project_id), &body, false).await?;
                 let id = made["id"].as_str().unwrap_or_default().to_string();
                 // Marked with its project for the shadows' owner.
-                let obj = self
+                let mut obj = self
                     .store
                     .net_object_get("port", &id)
                     .await?
                     .ok_or_else(|| Error::internal(format!("bridge port {id} vanished")))?;
                 let mut b = body_of(&obj)?;
                 b.insert(BRIDGE_FOR.into(), json!(project_id));
-                self.store.net_object_update(&id, false, &Value::Object(b).to_string()).await?;
-                self.store.net_object_get("port", &id).await?.unwrap_or(obj)
+                obj.body = Value::Object(b).to_string();
+                self.store.net_object_update(&id, false, &obj.body).await?;
+                obj
             }
         };
         let b = body_of(&top)?;

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 use tricircle_common::{Error, Result};
-use tricircle_pod_client::{PodError, PodRequest, PodSession, ServiceType};
+use tricircle_pod_client::{PodRequest, PodSession, ServiceType};
 use tricircle_store::{NetFilter, NetObject, NewRouting, Pod, RoutingPatch, StoreError};
 
 use super::body_of;
@@ -93,21 +93,18 @@ impl App {
         }))
     }
 
-    /// Give the pod's router copy the top router's gateway (or none).
+    /// Give the pod's router copy (`current`, as the pod last showed it)
+    /// the top router's gateway (or none).
     pub(crate) async fn set_bottom_gateway(
         &self,
         pod: &Pod,
         bottom_router: &str,
+        current: &Value,
         gateway: Option<&Gateway>,
     ) -> Result<()> {
         let admin = self.pod_admin_session(pod).await?;
         let path = format!("/v2.0/routers/{bottom_router}");
-        let current: Value = match admin.call(&PodRequest::get(ServiceType::Network, &path)).await {
-            Ok(r) => r.json().map_err(|e| pod_error(pod, e))?,
-            Err(PodError::Service { status: 404, .. }) => return Ok(()),
-            Err(e) => return Err(pod_error(pod, e)),
-        };
-        let have = &current["router"]["external_gateway_info"];
+        let have = &current["external_gateway_info"];
         let want = match gateway {
             None if !have.is_object() => return Ok(()),
             None => json!({}),

@@ -34,6 +34,8 @@ struct RouterCopy {
     keep: HashSet<String>,
     /// The subnets the copy is connected to.
     connected: Vec<ipnet::IpNet>,
+    /// The copy as the pod showed it once its interfaces were attached.
+    current: Value,
     /// The copy's address on the bridge network, when the router is joined.
     bridge_ip: Option<String>,
     /// Whether the copy holds the router's gateway.
@@ -176,7 +178,7 @@ impl App {
             let mut copy = self.router_copy(pod, &project, router_id, ifaces).await?;
             let here = gateway.as_ref().filter(|g| g.pod.pod_id == pod.pod_id);
             copy.external = here.is_some();
-            self.set_bottom_gateway(pod, &copy.bottom, here).await?;
+            self.set_bottom_gateway(pod, &copy.bottom, &copy.current, here).await?;
             if joined {
                 let (port, ip) = self
                     .ensure_bridge_port(pod, &project, router_id, &copy.bottom, &bridges)
@@ -204,16 +206,19 @@ impl App {
             let Some(pod) = self.store.pod_get(r.pod_id).await? else { continue };
             let admin = self.pod_admin_session(&pod).await?;
             if let Some(b) = &r.bottom_id {
-                let gone = RouterCopy {
-                    pod: pod.clone(),
-                    bottom: b.clone(),
-                    keep: HashSet::new(),
-                    connected: Vec::new(),
-                    bridge_ip: None,
-                    external: false,
-                };
-                self.set_bottom_routes(&gone, Vec::new()).await?;
-                self.set_bottom_gateway(&pod, b, None).await?;
+                if let Some(current) = self.bottom_router(&pod, &admin, b).await? {
+                    let gone = RouterCopy {
+                        pod: pod.clone(),
+                        bottom: b.clone(),
+                        current,
+                        keep: HashSet::new(),
+                        connected: Vec::new(),
+                        bridge_ip: None,
+                        external: false,
+                    };
+                    self.set_bottom_routes(&gone, Vec::new()).await?;
+                    self.set_bottom_gateway(&pod, b, &gone.current, None).await?;
+                }
                 self.detach_stale(&pod, &admin, b, &HashSet::new()).await?;
                 super::delete_in_pod(&admin, &pod, format!("/v2.0/routers/{b}")).await?;
             }
@@ -308,9 +313,12 @@ impl App {
             .with_body(json!({"port_id": port}));
             session.call(&req).await.map_err(|e| pod_error(pod, e))?;
         }
+        // Read once for the gateway's and the routes' comparisons.
+        let current = self.bottom_router(pod, &admin, &bottom).await?.unwrap_or_default();
         Ok(RouterCopy {
             pod: pod.clone(),
             bottom,
+            current,
             keep,
             connected,
             bridge_ip: None,
@@ -325,18 +333,27 @@ impl App {
         })
     }
 
+    /// A pod's router as it shows it (`None`: gone).
+    async fn bottom_router(
+        &self,
+        pod: &Pod,
+        admin: &PodSession,
+        bottom_router: &str,
+    ) -> Result<Option<Value>> {
+        let path = format!("/v2.0/routers/{bottom_router}");
+        match admin.call(&PodRequest::get(ServiceType::Network, path)).await {
+            Ok(r) => Ok(Some(r.json::<Value>().map_err(|e| pod_error(pod, e))?["router"].take())),
+            Err(PodError::Service { status: 404, .. }) => Ok(None),
+            Err(e) => Err(pod_error(pod, e)),
+        }
+    }
+
     /// Give a pod's router copy exactly these routes (a PUT only when they
     /// differ).
     async fn set_bottom_routes(&self, copy: &RouterCopy, routes: Vec<Value>) -> Result<()> {
         let admin = self.pod_admin_session(&copy.pod).await?;
         let path = format!("/v2.0/routers/{}", copy.bottom);
-        let current: Value = match admin.call(&PodRequest::get(ServiceType::Network, &path)).await {
-            Ok(r) => r.json().map_err(|e| pod_error(&copy.pod, e))?,
-            Err(PodError::Service { status: 404, .. }) => return Ok(()),
-            Err(e) => return Err(pod_error(&copy.pod, e)),
-        };
-        let mut have: Vec<Value> =
-            current["router"]["routes"].as_array().cloned().unwrap_or_default();
+        let mut have: Vec<Value> = copy.current["routes"].as_array().cloned().unwrap_or_default();
         let mut want = routes.clone();
         let key = |v: &Value| format!("{}>{}", v["destination"], v["nexthop"]);
         have.sort_by_key(key);
@@ -425,15 +442,10 @@ impl App {
         let ports: Value = super::pod_json(&admin, pod, &req).await?;
         for p in ports["ports"].as_array().cloned().unwrap_or_default() {
             let Some(bottom_router) = p["device_id"].as_str() else { continue };
-            let path = format!("/v2.0/routers/{bottom_router}");
-            let current: Value =
-                match admin.call(&PodRequest::get(ServiceType::Network, &path)).await {
-                    Ok(r) => r.json().map_err(|e| pod_error(pod, e))?,
-                    Err(PodError::Service { status: 404, .. }) => continue,
-                    Err(e) => return Err(pod_error(pod, e)),
-                };
-            let routes: Vec<Value> =
-                current["router"]["routes"].as_array().cloned().unwrap_or_default();
+            let Some(current) = self.bottom_router(pod, &admin, bottom_router).await? else {
+                continue;
+            };
+            let routes: Vec<Value> = current["routes"].as_array().cloned().unwrap_or_default();
             let kept: Vec<Value> = routes
                 .iter()
                 .filter(|r| {
@@ -444,6 +456,7 @@ impl App {
                 .cloned()
                 .collect();
             if kept.len() != routes.len() {
+                let path = format!("/v2.0/routers/{bottom_router}");
                 let req = PodRequest::new(ServiceType::Network, reqwest::Method::PUT, path)
                     .with_body(json!({"router": {"routes": kept}}));
                 admin.call(&req).await.map_err(|e| pod_error(pod, e))?;
