@@ -34,6 +34,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub identity: IdentityConfig,
     pub networking: NetworkingConfig,
+    pub jobs: JobsConfig,
 }
 
 impl Default for Config {
@@ -48,6 +49,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             identity: IdentityConfig::default(),
             networking: NetworkingConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -132,6 +134,38 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig { pagination_max_limit: 1000, max_body_bytes: 1024 * 1024, public_url: None }
+    }
+}
+
+/// The job engine (DESIGN §5): leases, retries and how long finished jobs
+/// are kept.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// How long a claimed job is leased (renewed every third of it while it
+    /// runs): a replica that dies holds its jobs at most this long before
+    /// another takes them over.
+    #[serde(deserialize_with = "number_or_string")]
+    pub lease_secs: u64,
+    /// How long finished jobs (SUCCESS, FAIL) and their attempts are kept.
+    #[serde(deserialize_with = "number_or_string")]
+    pub retention_secs: u64,
+    /// After this many attempts a job that keeps failing is FAIL for good.
+    #[serde(deserialize_with = "number_or_string")]
+    pub max_attempts: i64,
+    /// How often an idle runner looks for due jobs, in milliseconds.
+    #[serde(deserialize_with = "number_or_string")]
+    pub poll_interval_ms: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            lease_secs: 60,
+            retention_secs: 7 * 24 * 3600,
+            max_attempts: 8,
+            poll_interval_ms: 1000,
+        }
     }
 }
 
@@ -390,6 +424,15 @@ impl Config {
         }
         if let Err(e) = self.networking.bridge_net() {
             return Err(("networking.bridge_cidr", e));
+        }
+        if self.jobs.lease_secs < 3 {
+            return Err(("jobs.lease_secs", "must be at least 3".into()));
+        }
+        if self.jobs.max_attempts < 1 {
+            return Err(("jobs.max_attempts", "must be at least 1".into()));
+        }
+        if self.jobs.poll_interval_ms < 10 {
+            return Err(("jobs.poll_interval_ms", "must be at least 10".into()));
         }
         if self.identity.token_ttl_secs < 60 {
             return Err(("identity.token_ttl_secs", "must be at least 60".into()));

@@ -2,7 +2,7 @@
 
 use tricircle_common::{Error, JobId, RequestContext, Result};
 use tricircle_jobs::{JobKind, KINDS};
-use tricircle_store::{Job, JobFilter, JobStatus, Page, StoreError};
+use tricircle_store::{Job, JobAttempt, JobFilter, JobStatus, Page, StoreError};
 
 use crate::paging::PageRequest;
 use crate::{App, require_admin};
@@ -46,6 +46,12 @@ impl App {
     pub async fn job_get(&self, ctx: &RequestContext, id: JobId) -> Result<Job> {
         require_admin(ctx)?;
         self.store.job_get(id).await?.ok_or_else(|| Error::not_found("Job", id))
+    }
+
+    /// Who ran a job when, oldest attempt first.
+    pub async fn job_attempts(&self, ctx: &RequestContext, id: JobId) -> Result<Vec<JobAttempt>> {
+        self.job_get(ctx, id).await?;
+        Ok(self.store.job_attempts(id).await?)
     }
 
     /// Run a new or failed job again now; returns the job that will run.

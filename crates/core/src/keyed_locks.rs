@@ -1,7 +1,7 @@
 //! One async lock per key (a router's ID, say), so that reconciles of the
 //! same object in this process take turns instead of racing each other to
-//! make the same pod objects twice. Replicas still race; the reconciles
-//! themselves tolerate that (see `networking::bridges`).
+//! make the same pod objects twice. Other replicas are kept out by the
+//! database's locks layered on top (see `turns`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,15 +14,24 @@ pub struct KeyedLocks {
 impl KeyedLocks {
     /// Wait for the key's turn; the guard holds it.
     pub async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-            // Drop the locks nobody holds or waits for, so the map stays small.
-            if map.len() > 1024 {
-                map.retain(|_, l| Arc::strong_count(l) > 1);
-            }
-            map.entry(key.to_string()).or_default().clone()
-        };
-        lock.lock_owned().await
+        self.entry(key).lock_owned().await
+    }
+
+    /// The key's turn if nobody in this process holds it now.
+    pub fn try_lock(
+        &self,
+        key: &str,
+    ) -> Result<tokio::sync::OwnedMutexGuard<()>, tokio::sync::TryLockError> {
+        self.entry(key).try_lock_owned()
+    }
+
+    fn entry(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        // Drop the locks nobody holds or waits for, so the map stays small.
+        if map.len() > 1024 {
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        map.entry(key.to_string()).or_default().clone()
     }
 }
 

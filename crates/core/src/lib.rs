@@ -12,11 +12,13 @@ pub mod caller_token;
 pub mod compute;
 pub mod identity;
 pub mod images;
+pub mod inline_jobs;
 pub mod jobs;
 pub mod keyed_locks;
 pub mod lookups;
 pub mod networking;
 pub mod paging;
+pub mod periodic;
 pub mod pod_check;
 pub mod pod_sessions;
 pub mod pods;
@@ -25,6 +27,8 @@ pub mod routings;
 pub mod secrets;
 mod shared_identity;
 pub mod sync;
+pub mod sync_jobs;
+pub mod turns;
 pub mod volumes;
 
 pub use paging::PageRequest;
@@ -57,6 +61,9 @@ pub struct Settings {
     /// How old an object the gateway made in a pod must be, with no routing
     /// pointing at it, before the audit deletes it as an orphan.
     pub audit_grace: std::time::Duration,
+    /// How long a job this process runs is leased (renewed every third of
+    /// it): a process that dies holds its jobs at most this long.
+    pub job_lease: std::time::Duration,
 }
 
 impl Settings {
@@ -73,6 +80,7 @@ impl Settings {
             bridge_cidr: ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(100, 64, 0, 0), 16)
                 .expect("a /16 is a valid prefix"),
             audit_grace: std::time::Duration::from_secs(600),
+            job_lease: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -87,8 +95,12 @@ pub struct App {
     content: images::ContentStore,
     tokens: std::sync::Arc<identity::token_cache::TokenCache>,
     lookups: std::sync::Arc<lookups::Lookups>,
-    /// Reconciles of one object (a router) take turns in this process.
+    /// Reconciles of one object (a router) take turns in this process
+    /// (and, through the database's locks, with other replicas).
     reconciles: std::sync::Arc<keyed_locks::KeyedLocks>,
+    /// Who this process is when it holds job leases and locks: unique per
+    /// `App` (process ID plus a random part), so replicas never share one.
+    owner: std::sync::Arc<str>,
 }
 
 impl App {
@@ -108,7 +120,18 @@ impl App {
             tokens,
             lookups,
             reconciles: Default::default(),
+            owner: format!(
+                "{}-{}",
+                std::process::id(),
+                &tricircle_common::random::token_hex()[..8]
+            )
+            .into(),
         }
+    }
+
+    /// The name this process holds job leases and locks under.
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     pub fn store(&self) -> &Store {

@@ -10,6 +10,9 @@ use std::collections::BTreeSet;
 use tricircle_common::{AuthContext, RequestContext, RequestId, Result};
 use tricircle_store::{NetFilter, Page, RoutingFilter};
 
+use tricircle_jobs::JobKind;
+use tricircle_jobs::kinds::{FLOATING_IP_SYNC, NETWORK_SYNC, ROUTER_SYNC, SECURITY_GROUP_SYNC};
+
 use crate::App;
 use crate::compute::ServerListQuery;
 
@@ -52,7 +55,7 @@ impl App {
         if let Err(e) = self.delete_orphan_shadows().await {
             tracing::warn!(error = %e, "orphan shadow ports not swept yet");
         }
-        self.sync_shadows_best_effort(networks).await;
+        self.sync_each(&NETWORK_SYNC, networks).await;
         let mut routers: BTreeSet<String> = self
             .store
             .net_object_list("router", &NetFilter::default())
@@ -64,7 +67,7 @@ impl App {
             routers.insert(r.top_id);
         }
         n += routers.len();
-        self.sync_routers_best_effort(routers).await;
+        self.sync_each(&ROUTER_SYNC, routers).await;
         // Bridge networks no router uses any more (their last router's sync
         // may have failed before it could remove them).
         for net in &top_networks {
@@ -86,7 +89,7 @@ impl App {
             floating.insert(r.top_id);
         }
         n += floating.len();
-        self.sync_floating_ips_best_effort(floating, None).await;
+        self.sync_each(&FLOATING_IP_SYNC, floating).await;
         let groups: BTreeSet<String> = self
             .store
             .routing_list(&routings("security_group"), &page)
@@ -95,13 +98,18 @@ impl App {
             .map(|r| r.top_id)
             .collect();
         n += groups.len();
-        for g in groups {
-            match self.store.net_object_get("security_group", &g).await? {
-                Some(top) => self.sync_group_copies_best_effort(&g, &top.project_id).await,
-                None => self.delete_group_copies_best_effort(&g).await,
+        self.sync_each(&SECURITY_GROUP_SYNC, groups).await;
+        Ok(n)
+    }
+
+    /// Run each sync directly (not recorded: see `sync_jobs`), logging
+    /// what a pod refused; the next pass tries again.
+    async fn sync_each(&self, kind: &JobKind, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            if let Err(e) = self.run_sync(kind, &id).await {
+                tracing::warn!(kind = kind.name, id, error = %e, "not in sync yet");
             }
         }
-        Ok(n)
     }
 }
 

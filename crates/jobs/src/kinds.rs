@@ -55,9 +55,52 @@ pub const SERVER_GROUP_DELETE: JobKind = JobKind {
     description: "Delete a server group's copy in one pod and forget it.",
 };
 
+/// Make a network's pod copies and shadow ports what the top says.
+pub const NETWORK_SYNC: JobKind = JobKind {
+    name: "network_sync",
+    resource_fields: &["id"],
+    description: "Make a network's copies and shadow ports in the pods match the top.",
+};
+
+/// Make a router's pod copies, bridge ports and routes what the top says.
+pub const ROUTER_SYNC: JobKind = JobKind {
+    name: "router_sync",
+    resource_fields: &["id"],
+    description: "Make a router's copies, bridge ports and routes in the pods match the top.",
+};
+
+/// Put a floating IP in the external network's pod, or take it away.
+pub const FLOATING_IP_SYNC: JobKind = JobKind {
+    name: "floating_ip_sync",
+    resource_fields: &["id"],
+    description: "Make a floating IP's copy in the external network's pod match the top.",
+};
+
+/// Keep a security group's pod copies in line with the top (or delete them).
+pub const SECURITY_GROUP_SYNC: JobKind = JobKind {
+    name: "security_group_sync",
+    resource_fields: &["id"],
+    description: "Make a security group's copies and rules in the pods match the top.",
+};
+
 /// Every job kind the gateway runs.
-pub const KINDS: &[JobKind] =
-    &[POD_CHECK, SERVER_CREATE, SERVER_DELETE, VOLUME_CREATE, VOLUME_DELETE, SERVER_GROUP_DELETE];
+pub const KINDS: &[JobKind] = &[
+    POD_CHECK,
+    SERVER_CREATE,
+    SERVER_DELETE,
+    VOLUME_CREATE,
+    VOLUME_DELETE,
+    SERVER_GROUP_DELETE,
+    NETWORK_SYNC,
+    ROUTER_SYNC,
+    FLOATING_IP_SYNC,
+    SECURITY_GROUP_SYNC,
+];
+
+/// The kinds that reconcile one object toward the top's state: idempotent,
+/// so running one again (or twice at once) is always safe.
+pub const SYNC_KINDS: &[JobKind] =
+    &[NETWORK_SYNC, ROUTER_SYNC, FLOATING_IP_SYNC, SECURITY_GROUP_SYNC];
 
 pub fn kind(name: &str) -> Option<&'static JobKind> {
     KINDS.iter().find(|k| k.name == name)

@@ -121,6 +121,7 @@ impl Runner {
             span.in_scope(|| {
                 tracing::warn!("lost the lease while running; another runner owns the job")
             });
+            self.store.job_give_up(job.id, &self.config.owner).await?;
             return Ok(Some(job));
         };
         span.in_scope(|| match &outcome {

@@ -49,6 +49,10 @@ pub trait Saga: Serialize + DeserializeOwned + Send + Sync {
     const NAME: &'static str;
     /// Step names, for logs and progress.
     const STEPS: &'static [&'static str];
+    /// A saga that is never undone once a step has been done (a delete):
+    /// a step that fails for a while pauses it, and it goes forward when it
+    /// can, instead of unwinding.
+    const FORWARD_ONLY: bool = false;
 
     fn run<'a>(&'a mut self, ctx: &'a Self::Ctx, step: usize) -> StepFuture<'a>;
     fn undo<'a>(&'a mut self, ctx: &'a Self::Ctx, step: usize) -> StepFuture<'a>;

@@ -88,7 +88,7 @@ pub struct JobFilter {
 }
 
 #[derive(sqlx::FromRow)]
-struct JobRow {
+pub(crate) struct JobRow {
     id: String,
     job_type: String,
     resource_key: String,
@@ -130,26 +130,33 @@ impl TryFrom<JobRow> for Job {
     }
 }
 
-const JOB_COLUMNS: &str = "id, job_type, resource_key, resource, project_id, status, attempts, \
+pub(crate) const JOB_COLUMNS: &str = "id, job_type, resource_key, resource, project_id, status, attempts, \
      next_attempt_at, lease_owner, lease_until, last_error, progress, created_at, updated_at, \
      finished_at";
-
-/// The condition under which a job may be claimed at time `$1`.
-const CLAIMABLE: &str = "((status = 'NEW' AND next_attempt_at <= $1) \
-     OR (status = 'RUNNING' AND lease_until < $1))";
 
 impl Store {
     /// Queue a job. When a `NEW` job for the same `(job_type,
     /// resource_key)` is already waiting, that job is returned instead and
     /// the flag is `false`: the waiting job will do the same work.
     pub async fn job_enqueue(&self, new: &NewJob) -> StoreResult<(Job, bool)> {
+        self.job_enqueue_due(new, now()).await
+    }
+
+    /// Queue a job that is not due before `due` (an intent recorded before
+    /// its work is done inline: the runner takes it only if that work did
+    /// not finish). Duplicates collapse as with [`Store::job_enqueue`].
+    pub async fn job_enqueue_due(
+        &self,
+        new: &NewJob,
+        due: DateTime<Utc>,
+    ) -> StoreResult<(Job, bool)> {
         let ts = now();
         let id = JobId::new();
         let inserted = on_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO jobs (id, job_type, resource_key, resource, project_id, status, \
                  attempts, next_attempt_at, progress, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'NEW', 0, $6, '{}', $6, $6) \
+                 VALUES ($1, $2, $3, $4, $5, 'NEW', 0, $6, '{}', $7, $7) \
                  ON CONFLICT (job_type, resource_key) WHERE status = 'NEW' DO NOTHING",
             )
             .bind(id.to_string())
@@ -157,6 +164,7 @@ impl Store {
             .bind(&new.resource_key)
             .bind(new.resource.to_string())
             .bind(&new.project_id)
+            .bind(due)
             .bind(ts)
             .execute(pool)
             .await
@@ -177,7 +185,7 @@ impl Store {
             Some(row) => Ok((row.try_into()?, inserted)),
             // The waiting job was claimed between our insert and our read;
             // it does the work we asked for, so queue ours again behind it.
-            None => Box::pin(self.job_enqueue(new)).await,
+            None => Box::pin(self.job_enqueue_due(new, due)).await,
         }
     }
 
@@ -290,174 +298,6 @@ impl Store {
         Ok(true)
     }
 
-    /// Claim the job that has waited longest among those runnable at `at`
-    /// (new and due, or running with an expired lease), leasing it to
-    /// `owner` until `lease_until`.
-    pub async fn job_claim(
-        &self,
-        owner: &str,
-        at: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<Option<Job>> {
-        let select = sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM jobs WHERE {CLAIMABLE} ORDER BY next_attempt_at, seq LIMIT 8"
-        ));
-        let candidates: Vec<(String,)> =
-            on_pool!(self, |pool| sqlx::query_as(select).bind(at).fetch_all(pool).await)?;
-        for (id,) in candidates {
-            let update = sqlx::AssertSqlSafe(format!(
-                "UPDATE jobs SET status = 'RUNNING', lease_owner = $2, lease_until = $3, \
-                 attempts = attempts + 1, updated_at = $1 WHERE id = $4 AND {CLAIMABLE} \
-                 RETURNING {JOB_COLUMNS}"
-            ));
-            let claimed: Result<Option<JobRow>, sqlx::Error> = on_pool!(self, |pool| {
-                sqlx::query_as(update)
-                    .bind(at)
-                    .bind(owner)
-                    .bind(lease_until)
-                    .bind(&id)
-                    .fetch_optional(pool)
-                    .await
-            });
-            match claimed {
-                Ok(Some(row)) => return Ok(Some(row.try_into()?)),
-                // Someone else claimed it first.
-                Ok(None) => continue,
-                // Another job for the same resource is running: this one waits.
-                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(None)
-    }
-
-    /// Claim one particular new job (an API call running its saga inline).
-    /// `None` when it is not new any more (a runner took it first).
-    pub async fn job_claim_id(
-        &self,
-        id: JobId,
-        owner: &str,
-        at: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<Option<Job>> {
-        let update = sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs SET status = 'RUNNING', lease_owner = $2, lease_until = $3, \
-             attempts = attempts + 1, updated_at = $1 WHERE id = $4 AND status = 'NEW' \
-             RETURNING {JOB_COLUMNS}"
-        ));
-        let row: Option<JobRow> = on_pool!(self, |pool| {
-            sqlx::query_as(update)
-                .bind(at)
-                .bind(owner)
-                .bind(lease_until)
-                .bind(id.to_string())
-                .fetch_optional(pool)
-                .await
-        })?;
-        row.map(Job::try_from).transpose()
-    }
-
-    /// Extend the lease of a job `owner` still holds; `false` if it lost it.
-    pub async fn job_renew_lease(
-        &self,
-        id: JobId,
-        owner: &str,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let done = on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 \
-                 AND status = 'RUNNING'",
-            )
-            .bind(lease_until)
-            .bind(id.to_string())
-            .bind(owner)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(done > 0)
-    }
-
-    /// Record the saga progress of a job `owner` holds.
-    pub async fn job_save_progress(
-        &self,
-        id: JobId,
-        owner: &str,
-        progress: &serde_json::Value,
-    ) -> StoreResult<bool> {
-        let done = on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE jobs SET progress = $1, updated_at = $2 WHERE id = $3 \
-                 AND lease_owner = $4 AND status = 'RUNNING'",
-            )
-            .bind(progress.to_string())
-            .bind(now())
-            .bind(id.to_string())
-            .bind(owner)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(done > 0)
-    }
-
-    /// Finish a job `owner` holds. `Ok(false)` if the lease was lost (another
-    /// replica took the job over; its outcome wins).
-    pub async fn job_finish(
-        &self,
-        id: JobId,
-        owner: &str,
-        outcome: JobOutcome,
-    ) -> StoreResult<bool> {
-        let ts = now();
-        let (status, next_attempt_at, error, finished_at) = match &outcome {
-            JobOutcome::Success => (JobStatus::Success, ts, None, Some(ts)),
-            JobOutcome::Retry { at, error } => (JobStatus::New, *at, Some(error.as_str()), None),
-            JobOutcome::Fail { error } => (JobStatus::Fail, ts, Some(error.as_str()), Some(ts)),
-        };
-        let update = |status: JobStatus| FinishUpdate {
-            id,
-            owner,
-            status,
-            next_attempt_at,
-            error,
-            finished_at: if status == JobStatus::Fail { Some(ts) } else { finished_at },
-            ts,
-        };
-        let done = match self.job_finish_update(update(status)).await {
-            // A newer request for the same resource is already waiting and
-            // will redo the work; this attempt is recorded as failed.
-            Err(sqlx::Error::Database(db))
-                if db.is_unique_violation() && status == JobStatus::New =>
-            {
-                self.job_finish_update(update(JobStatus::Fail)).await?
-            }
-            other => other?,
-        };
-        Ok(done > 0)
-    }
-
-    async fn job_finish_update(&self, u: FinishUpdate<'_>) -> Result<u64, sqlx::Error> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE jobs SET status = $1, next_attempt_at = $2, last_error = $3, \
-                 finished_at = $4, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
-                 WHERE id = $6 AND lease_owner = $7 AND status = 'RUNNING'",
-            )
-            .bind(u.status.as_str())
-            .bind(u.next_attempt_at)
-            .bind(u.error)
-            .bind(u.finished_at)
-            .bind(u.ts)
-            .bind(u.id.to_string())
-            .bind(u.owner)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
-    }
-
     /// Delete finished jobs (`SUCCESS`, `FAIL`) that finished before `before`.
     pub async fn job_purge_finished(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let done = on_pool!(self, |pool| {
@@ -469,29 +309,4 @@ impl Store {
         })?;
         Ok(done)
     }
-}
-
-struct FinishUpdate<'a> {
-    id: JobId,
-    owner: &'a str,
-    status: JobStatus,
-    next_attempt_at: DateTime<Utc>,
-    error: Option<&'a str>,
-    finished_at: Option<DateTime<Utc>>,
-    ts: DateTime<Utc>,
-}
-
-/// How a run of a job ended.
-#[derive(Clone, Debug)]
-pub enum JobOutcome {
-    Success,
-    /// Failed, to be tried again at `at`.
-    Retry {
-        at: DateTime<Utc>,
-        error: String,
-    },
-    /// Failed for good (or out of attempts); an admin may redo it.
-    Fail {
-        error: String,
-    },
 }

@@ -137,4 +137,107 @@ backend_tests! {
         assert!(!store.job_save_progress(j.id, "r2", &json!({"done": []})).await.unwrap());
         assert_eq!(store.job_get(j.id).await.unwrap().unwrap().progress, json!({"done": ["a"]}));
     }
+
+    async fn every_attempt_is_logged_and_none_overlaps(store: &Store) {
+        let (j, _) = store.job_enqueue(&job("pod_check", "x")).await.unwrap();
+        let t0 = now();
+        store.job_claim("r1", t0, t0 + Duration::seconds(30)).await.unwrap().unwrap();
+        assert!(store.job_renew_lease(j.id, "r1", t0 + Duration::seconds(40)).await.unwrap());
+        // r1 dies; r2 takes over after the lease and retries; r3 finishes.
+        let t1 = t0 + Duration::seconds(41);
+        store.job_claim("r2", t1, t1 + Duration::seconds(30)).await.unwrap().unwrap();
+        let retry = JobOutcome::Retry { at: t1, error: "pod away".into() };
+        assert!(store.job_finish(j.id, "r2", retry).await.unwrap());
+        let t2 = now().max(t1) + Duration::seconds(1);
+        store.job_claim("r3", t2, t2 + Duration::seconds(30)).await.unwrap().unwrap();
+        // r3 loses it to nobody; giving up records when it stopped.
+        store.job_finish(j.id, "r3", JobOutcome::Success).await.unwrap();
+        let log = store.job_attempts(j.id).await.unwrap();
+        let summary: Vec<_> = log.iter().map(|a| (a.owner.as_str(), a.outcome.as_deref())).collect();
+        assert_eq!(summary, [("r1", Some("LEASE_LOST")), ("r2", Some("RETRY")), ("r3", Some("SUCCESS"))]);
+        assert_eq!(log[0].lease_until, t0 + Duration::seconds(40), "renewals are logged");
+        assert!(log[0].finished_at.is_none(), "a dead owner never reported");
+        assert_eq!(log[1].error.as_deref(), Some("pod away"));
+        for pair in log.windows(2) {
+            assert!(pair[1].started_at > pair[0].ended_by(), "{pair:?}");
+        }
+        // A holder that lost the lease records when it stopped.
+        let (k, _) = store.job_enqueue(&job("pod_check", "y")).await.unwrap();
+        let t3 = now();
+        store.job_claim_id(k.id, "r4", t3, t3 + Duration::seconds(30)).await.unwrap().unwrap();
+        store.job_give_up(k.id, "r4").await.unwrap();
+        let log = store.job_attempts(k.id).await.unwrap();
+        assert_eq!(log[0].outcome.as_deref(), Some("LEASE_LOST"));
+        assert!(log[0].finished_at.is_some());
+        // The log goes with its job.
+        assert!(store.job_delete(j.id).await.unwrap());
+        assert!(store.job_attempts(j.id).await.unwrap().is_empty());
+    }
+
+    async fn claiming_a_job_by_id_waits_while_its_resource_is_busy(store: &Store) {
+        let (a, _) = store.job_enqueue(&job("pod_check", "x")).await.unwrap();
+        let t0 = now();
+        store.job_claim_id(a.id, "api", t0, t0 + Duration::seconds(30)).await.unwrap().unwrap();
+        let (b, _) = store.job_enqueue(&job("pod_check", "x")).await.unwrap();
+        assert!(store.job_claim_id(b.id, "api", t0, t0 + Duration::seconds(30)).await.unwrap().is_none(),
+            "one running job per resource");
+        assert!(store.job_claim_id(a.id, "api", t0, t0 + Duration::seconds(30)).await.unwrap().is_none(),
+            "already running");
+        store.job_finish(a.id, "api", JobOutcome::Success).await.unwrap();
+        assert!(store.job_claim_id(b.id, "api", t0, t0 + Duration::seconds(30)).await.unwrap().is_some());
+    }
+
+    async fn locks_are_leased_to_one_owner_at_a_time(store: &Store) {
+        let t0 = now();
+        let until = t0 + Duration::seconds(10);
+        assert!(store.lock_acquire("router:r", "a", t0, until).await.unwrap());
+        assert!(!store.lock_acquire("router:r", "b", t0, until).await.unwrap(), "held by a");
+        assert!(store.lock_acquire("router:other", "b", t0, until).await.unwrap(), "another name");
+        assert!(store.lock_acquire("router:r", "a", t0, until + Duration::seconds(10)).await.unwrap(),
+            "the holder renews");
+        assert!(!store.lock_acquire("router:r", "b", until + Duration::seconds(1), until).await.unwrap(),
+            "renewed past that");
+        let later = until + Duration::seconds(11);
+        assert!(store.lock_acquire("router:r", "b", later, later + Duration::seconds(10)).await.unwrap(),
+            "expired: b takes it over");
+        store.lock_release("router:r", "a").await.unwrap();
+        assert!(!store.lock_acquire("router:r", "c", later, later).await.unwrap(), "a cannot release b's");
+        store.lock_release("router:r", "b").await.unwrap();
+        assert!(store.lock_acquire("router:r", "c", later, later).await.unwrap());
+    }
+
+    async fn inline_runs_are_recorded_and_safe_from_runners(store: &Store) {
+        // A saga an API call runs at once: recorded as running, no runner can take it.
+        let t0 = now();
+        let lease = t0 + Duration::seconds(30);
+        let started = store.job_start(&job("server_delete", "s1"), "api", t0, lease).await.unwrap().unwrap();
+        assert_eq!((started.status, started.attempts), (JobStatus::Running, 1));
+        assert!(store.job_claim("runner", t0, lease).await.unwrap().is_none());
+        assert!(store.job_start(&job("server_delete", "s1"), "api2", t0, lease).await.unwrap().is_none(),
+            "one running job per resource");
+        assert!(store.job_finish(started.id, "api", JobOutcome::Success).await.unwrap());
+        assert_eq!(store.job_attempts(started.id).await.unwrap()[0].outcome.as_deref(), Some("SUCCESS"));
+
+        // A sync recorded as a safety net, due later, then done inline.
+        let later = now() + Duration::seconds(60);
+        let (net, _) = store.job_enqueue_due(&job("network_sync", "n1"), later).await.unwrap();
+        assert!(store.job_claim("runner", now(), now() + Duration::seconds(30)).await.unwrap().is_none(),
+            "not due yet");
+        let (same, created) = store.job_enqueue_due(&job("network_sync", "n1"), later).await.unwrap();
+        assert!(!created && same.id == net.id, "a second request joins the waiting one");
+        assert!(store.job_settle_unclaimed(net.id, "api", t0, JobOutcome::Success).await.unwrap());
+        let done = store.job_get(net.id).await.unwrap().unwrap();
+        assert_eq!((done.status, done.attempts), (JobStatus::Success, 1));
+        assert!(!store.job_settle_unclaimed(net.id, "api", t0, JobOutcome::Success).await.unwrap(),
+            "settled once");
+        // Work that failed inline is left to the runner at the retry time.
+        let (r, _) = store.job_enqueue_due(&job("router_sync", "r1"), later).await.unwrap();
+        let retry_at = now();
+        let retry = JobOutcome::Retry { at: retry_at, error: "region away".into() };
+        assert!(store.job_settle_unclaimed(r.id, "api", t0, retry).await.unwrap());
+        let claimed = store.job_claim("runner", retry_at, retry_at + Duration::seconds(30)).await.unwrap().unwrap();
+        assert_eq!((claimed.id, claimed.attempts, claimed.last_error.as_deref()), (r.id, 2, Some("region away")));
+        let log = store.job_attempts(r.id).await.unwrap();
+        assert_eq!(log.iter().map(|a| a.owner.as_str()).collect::<Vec<_>>(), ["api", "runner"]);
+    }
 }

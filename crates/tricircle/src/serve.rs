@@ -19,6 +19,7 @@ use tricircle_core::compute::servers::ServerDelete;
 use tricircle_core::identity::bootstrap::bootstrap;
 use tricircle_core::identity::external::{ExternalKeystone, ExternalKeystoneSettings};
 use tricircle_core::pod_check::PodCheck;
+use tricircle_core::sync_jobs::SyncJob;
 use tricircle_core::volumes::create::{VolumeCreate, VolumeDelete};
 use tricircle_core::{App, SecretBox, Settings};
 use tricircle_jobs::saga::SagaJob;
@@ -195,6 +196,8 @@ pub struct Gateway {
     router: axum::Router,
     runner: Runner,
     sync_interval: Duration,
+    /// How long finished jobs are kept.
+    job_retention: Duration,
 }
 
 impl Gateway {
@@ -229,12 +232,18 @@ impl Gateway {
         settings.vni_range = config.networking.vni_bounds().map_err(anyhow::Error::msg)?;
         settings.bridge_cidr = config.networking.bridge_net().map_err(anyhow::Error::msg)?;
         settings.identity.external_auth_url = external.as_ref().map(|k| k.auth_url().to_string());
+        settings.job_lease = Duration::from_secs(config.jobs.lease_secs);
         let app = App::new(store.clone(), secrets, settings);
         let pod_client = PodClient::new(Duration::from_secs(config.pods.request_timeout_secs))
             .map_err(|e| anyhow::anyhow!("cannot build the pod client: {e}"))?;
-        let owner = format!("{}-{}", std::process::id(), &random::token_hex()[..8]);
         let shared = Arc::new(app.clone());
-        let runner = Runner::new(store.clone(), RunnerConfig::new(owner))
+        let runner_config = RunnerConfig {
+            lease: Duration::from_secs(config.jobs.lease_secs),
+            idle_poll: Duration::from_millis(config.jobs.poll_interval_ms),
+            max_attempts: config.jobs.max_attempts,
+            ..RunnerConfig::new(app.owner())
+        };
+        let mut runner = Runner::new(store.clone(), runner_config)
             .with_handler(PodCheck::new(app.clone(), pod_client))
             .with_handler(SagaJob::<ServerCreate>::new(
                 shared.clone(),
@@ -261,6 +270,9 @@ impl Gateway {
                 store.clone(),
                 &kinds::SERVER_GROUP_DELETE,
             ));
+        for kind in kinds::SYNC_KINDS {
+            runner = runner.with_handler(SyncJob::new(app.clone(), kind));
+        }
         let bootstrap_token = config.auth.accept_bootstrap_token.then_some(token);
         let auth: Arc<dyn Authenticator> = match external {
             Some(keystone) => Arc::new(ExternalKeystoneAuth::new(keystone, bootstrap_token)),
@@ -277,7 +289,17 @@ impl Gateway {
             &HttpSettings { max_body_bytes: config.api.max_body_bytes },
         );
         let sync_interval = Duration::from_secs(config.pods.sync_interval_secs);
-        Ok(Gateway { app, store, admin, admin_password, router, runner, sync_interval })
+        let job_retention = Duration::from_secs(config.jobs.retention_secs);
+        Ok(Gateway {
+            app,
+            store,
+            admin,
+            admin_password,
+            router,
+            runner,
+            sync_interval,
+            job_retention,
+        })
     }
 
     /// Serve on `listener` (and run jobs) until `shutdown` completes.
@@ -292,25 +314,17 @@ impl Gateway {
         let jobs = tokio::spawn(self.runner.run(stop_jobs.clone()));
         if !self.sync_interval.is_zero() {
             let (app, every, stop) = (self.app.clone(), self.sync_interval, stop_jobs.clone());
+            let retention = self.job_retention;
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 tick.tick().await;
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => break,
-                        _ = tick.tick() => {
-                            match app.refresh_summaries().await {
-                                Ok(n) => tracing::debug!(resources = n, "refreshed cached summaries"),
-                                Err(e) => tracing::warn!(error = %e, "refreshing cached summaries failed"),
-                            }
-                            match app.reconcile_networking().await {
-                                Ok(n) => tracing::debug!(objects = n, "reconciled networking in pods"),
-                                Err(e) => tracing::warn!(error = %e, "reconciling networking failed"),
-                            }
-                            match app.audit_networking().await {
-                                Ok(n) => tracing::debug!(repairs = n, "audited networking in pods"),
-                                Err(e) => tracing::warn!(error = %e, "auditing networking failed"),
-                            }
+                        _ = tick.tick() => match app.periodic_pass(retention).await {
+                            Ok(Some(r)) => tracing::debug!(?r, "periodic pass done"),
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(error = %e, "periodic pass not run"),
                         }
                     }
                 }

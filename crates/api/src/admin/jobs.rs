@@ -14,7 +14,8 @@ use utoipa::IntoParams;
 
 use super::PREFIX;
 use super::views::{
-    Fault, JobBody, JobSchemaView, JobSchemasBody, JobStatusView, JobView, JobsBody, LinkView,
+    Fault, JobAttemptView, JobAttemptsBody, JobBody, JobSchemaView, JobSchemasBody, JobStatusView,
+    JobView, JobsBody, LinkView,
 };
 use crate::ApiState;
 use crate::auth::Admin;
@@ -179,6 +180,40 @@ pub async fn job_view(
 ) -> ApiResult<Json<JobBody>> {
     let job = state.app.job_get(&ctx, id.parse()?).await?;
     Ok(Json(JobBody { job: job.into() }))
+}
+
+/// Every attempt of a job, oldest first: who held its lease, from when
+/// until when, and how it ended.
+#[utoipa::path(get, path = "/admin/v1.0/jobs/{job_id}/attempts", tag = "jobs",
+    operation_id = "job_attempts",
+    security(("token" = [])),
+    params(("job_id" = String, Path, format = Uuid, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job's attempts", body = JobAttemptsBody),
+        (status = 400, description = "The id is not a UUID", body = Fault),
+        (status = 401, description = "No valid token", body = Fault),
+        (status = 403, description = "The token lacks the admin role", body = Fault),
+        (status = 404, description = "No such job", body = Fault),
+    ))]
+pub async fn job_attempts(
+    State(state): State<ApiState>,
+    Admin(ctx): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobAttemptsBody>> {
+    let attempts = state.app.job_attempts(&ctx, id.parse()?).await?;
+    Ok(Json(JobAttemptsBody {
+        attempts: attempts
+            .into_iter()
+            .map(|a| JobAttemptView {
+                owner: a.owner,
+                started_at: a.started_at,
+                lease_until: a.lease_until,
+                finished_at: a.finished_at,
+                outcome: a.outcome,
+                error: a.error,
+            })
+            .collect(),
+    }))
 }
 
 /// Redo a new or failed job now. Returns the job that will run (a failed

@@ -73,6 +73,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(jobs::job_list_detail))
         .routes(routes!(jobs::job_schemas))
         .routes(routes!(jobs::job_view, jobs::job_redo, jobs::job_delete))
+        .routes(routes!(jobs::job_attempts))
         .routes(routes!(trace::network_trace))
         // Clients often ask for the version documents with a trailing slash.
         .route("/admin/", get(versions::admin_versions))

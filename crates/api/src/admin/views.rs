@@ -259,6 +259,26 @@ pub struct JobsBody {
     pub jobs_links: Option<Vec<LinkView>>,
 }
 
+/// One claim of a job by a runner or an API process.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
+pub struct JobAttemptView {
+    /// The process that held the job's lease.
+    pub owner: String,
+    pub started_at: DateTime<Utc>,
+    /// Its last lease: the attempt did not run past it.
+    pub lease_until: DateTime<Utc>,
+    /// When it recorded its outcome; null if it never did (it died).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `SUCCESS`, `RETRY`, `FAIL`, `LEASE_LOST`, or null while it runs.
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct JobAttemptsBody {
+    pub attempts: Vec<JobAttemptView>,
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct JobSchemaView {
     #[serde(rename = "type")]

@@ -94,8 +94,16 @@ gateway_tests! {
         claim(gw).await;
         gw.store().job_finish(j.id, "test-runner", JobOutcome::Success).await.unwrap();
         assert!(gw.call(Method::PUT, &path, None).await.fault(409).contains("already succeeded"));
+        // Both attempts are in the log, oldest first.
+        let attempts = gw.get(&format!("{path}/attempts")).await;
+        let log = attempts.ok(200)["attempts"].as_array().unwrap().clone();
+        let outcomes: Vec<_> = log.iter().map(|a| (a["owner"].as_str(), a["outcome"].as_str())).collect();
+        assert_eq!(outcomes, [(Some("test-runner"), Some("FAIL")), (Some("test-runner"), Some("SUCCESS"))]);
+        assert_eq!(log[0]["error"], "pod unreachable");
+        assert!(log[1]["started_at"].as_str() > log[0]["finished_at"].as_str());
         assert_eq!(gw.call(Method::DELETE, &path, None).await.status, 204);
         gw.get(&path).await.fault(404);
+        gw.get(&format!("{path}/attempts")).await.fault(404);
         gw.call(Method::PUT, &path, None).await.fault(404);
         gw.call(Method::DELETE, &path, None).await.fault(404);
         gw.call(Method::PUT, "/admin/v1.0/jobs/zzz", None).await.fault(400);
@@ -106,5 +114,9 @@ gateway_tests! {
         let schemas = s.ok(200)["schemas"].as_array().unwrap().clone();
         let pod_check = schemas.iter().find(|s| s["type"] == "pod_check").expect("pod_check is registered");
         assert_eq!(pod_check["resource"], json!(["pod_id"]));
+        for sync in ["network_sync", "router_sync", "floating_ip_sync", "security_group_sync"] {
+            let kind = schemas.iter().find(|s| s["type"] == sync).expect("the syncs are jobs");
+            assert_eq!(kind["resource"], json!(["id"]), "{sync}");
+        }
     }
 }

@@ -15,12 +15,31 @@ use crate::App;
 /// resources are not shown to clients.
 pub const UNWINDING: &str = "UNWINDING";
 
-/// The owner name an API process uses for the jobs it runs inline.
-pub fn inline_owner() -> String {
-    format!("api-{}", std::process::id())
-}
+/// How long an API call waits for another operation on the same resource
+/// (a second delete of one server) before answering 409.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl App {
+    /// Record `new` as running in this process, waiting (up to
+    /// [`BUSY_WAIT`]) while another job on the same resource runs.
+    async fn start_inline_job(&self, new: &NewJob) -> Result<tricircle_store::Job> {
+        let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+        loop {
+            if let Some(job) =
+                self.store.job_start(new, self.owner(), now(), self.lease_end()).await?
+            {
+                return Ok(job);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::conflict(format!(
+                    "Another operation on {} is still running; retry when it has finished.",
+                    new.resource_key
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Run a saga inline under a job this process holds; on failure unwind
     /// at once, so an API call either succeeds or leaves nothing behind
     /// (when an undo cannot reach the pod, the job runner finishes it later).
@@ -34,39 +53,46 @@ impl App {
             .ok()
             .and_then(|v| v.get("top_id").and_then(Value::as_str).map(str::to_string))
             .unwrap_or_default();
-        let (job, _) = self
-            .store
-            .job_enqueue(&NewJob {
-                job_type: S::NAME.into(),
-                resource_key: key.clone(),
-                resource: json!({"id": key}),
-                project_id: project.into(),
-            })
-            .await?;
-        let owner = inline_owner();
-        let t = now();
-        let lease = t + chrono::Duration::seconds(300);
-        self.store
-            .job_claim_id(job.id, &owner, t, lease)
-            .await?
-            .ok_or_else(|| Error::internal("could not claim our own job"))?;
+        let new = NewJob {
+            job_type: S::NAME.into(),
+            resource_key: key.clone(),
+            resource: json!({"id": key}),
+            project_id: project.into(),
+        };
+        let job = self.start_inline_job(&new).await?;
+        let owner = self.owner().to_string();
         let journal = Journal::Job { store: &self.store, job: job.id, owner: &owner };
         let mut progress = Progress::start(state);
         journal.save(&progress).await?;
-        let outcome = execute(self, &mut progress, &journal).await?;
-        let outcome = match outcome {
-            SagaOutcome::Paused { error } => {
-                // An API call does not wait for a pod to come back: unwind.
-                progress.abandon(error.message.clone());
-                let unwound = execute(self, &mut progress, &journal).await?;
-                match unwound {
-                    SagaOutcome::Unwound { .. } => SagaOutcome::Unwound { error },
-                    other => other,
+        let run = async {
+            let outcome = execute(self, &mut progress, &journal).await?;
+            Ok::<_, Error>(match outcome {
+                // A delete the pod has started is not undone: going forward
+                // is left to the runner, and the call is accepted.
+                SagaOutcome::Paused { error } if S::FORWARD_ONLY && progress.done > 0 => {
+                    SagaOutcome::Paused { error }
                 }
-            }
-            other => other,
+                SagaOutcome::Paused { error } => {
+                    // An API call does not wait for a pod to come back: unwind.
+                    progress.abandon(error.message.clone());
+                    match execute(self, &mut progress, &journal).await? {
+                        SagaOutcome::Unwound { .. } => SagaOutcome::Unwound { error },
+                        other => other,
+                    }
+                }
+                other => other,
+            })
         };
+        let Some(outcome) = self.with_job_lease(job.id, run).await else {
+            return Err(Error::unavailable(
+                "The request is taking longer than expected; the gateway finishes it in the background.",
+                format!("lost the lease of job {}", job.id),
+            ));
+        };
+        let outcome = outcome?;
         let finish = |o| self.store.job_finish(job.id, &owner, o);
+        let retry_at =
+            now() + chrono::Duration::from_std(self.settings.saga_retry_delay).unwrap_or_default();
         match outcome {
             SagaOutcome::Done => {
                 finish(tricircle_store::JobOutcome::Success).await?;
@@ -76,6 +102,12 @@ impl App {
                 finish(tricircle_store::JobOutcome::Fail { error: error.message.clone() }).await?;
                 Err(step_error_to_api(error, pod))
             }
+            SagaOutcome::Paused { error } if S::FORWARD_ONLY => {
+                tracing::warn!(job_id = %job.id, error = %error.message, "accepted; the job runner finishes it when the region answers");
+                finish(tricircle_store::JobOutcome::Retry { at: retry_at, error: error.message })
+                    .await?;
+                Ok(progress.state)
+            }
             SagaOutcome::UndoFailed { error } | SagaOutcome::Paused { error } => {
                 // Hidden from clients until the runner finishes unwinding.
                 if let Some(row) = self.store.resource_get(&key).await? {
@@ -83,10 +115,8 @@ impl App {
                         .resource_refresh(&row.id, &row.name, UNWINDING, &row.summary)
                         .await?;
                 }
-                let at = now()
-                    + chrono::Duration::from_std(self.settings.saga_retry_delay)
-                        .unwrap_or_default();
-                finish(tricircle_store::JobOutcome::Retry { at, error: error.message.clone() })
+                let error_message = error.message.clone();
+                finish(tricircle_store::JobOutcome::Retry { at: retry_at, error: error_message })
                     .await?;
                 Err(Error::unavailable(
                     format!(

@@ -131,7 +131,7 @@ impl App {
         if let Some(net) =
             self.store.net_object_get("port", &claimed.top_port).await?.and_then(|p| p.network_id)
         {
-            self.sync_shadows_best_effort([net]).await;
+            self.sync_networks_recorded([net]).await;
         }
         self.interface_show(ctx, server, &claimed.top_port).await
     }
@@ -188,7 +188,7 @@ impl App {
         let network = p.network_id.clone();
         self.release_port(p, &row.id).await?;
         if let Some(net) = network {
-            self.sync_shadows_best_effort([net]).await;
+            self.sync_networks_recorded([net]).await;
         }
         Ok(())
     }

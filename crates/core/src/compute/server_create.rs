@@ -22,7 +22,7 @@ use tricircle_pod_client::{Microversion, PodError, PodRequest, ServiceType};
 use tricircle_store::{NewRouting, Pod, ResourceRow, StoreError, now};
 
 use super::boot_source::{BootDevice, DeviceKind, bottom_mappings};
-pub use super::inline_saga::{UNWINDING, inline_owner};
+pub use super::inline_saga::UNWINDING;
 use super::placement::{GroupNeeds, PlacementNeeds};
 use super::project_of;
 pub(crate) use super::server_bottom::delete_bottom_server;
@@ -346,7 +346,7 @@ impl ServerCreate {
         if !self.ports.is_empty() {
             let networks =
                 app.networks_of_server(&self.project_id, &self.top_id).await.unwrap_or_default();
-            app.sync_shadows_best_effort(networks).await;
+            app.sync_networks_recorded(networks).await;
         }
         app.mark_boot_volumes(&self.devices, "in-use").await
     }

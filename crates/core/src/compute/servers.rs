@@ -123,7 +123,7 @@ impl App {
                 let networks = self.networks_of_server(&row.project_id, &row.id).await?;
                 if !networks.is_empty() {
                     let app = self.clone();
-                    tokio::spawn(async move { app.sync_shadows_best_effort(networks).await });
+                    tokio::spawn(async move { app.sync_networks_recorded(networks).await });
                 }
             }
         }
@@ -331,7 +331,7 @@ impl ServerDelete {
                 app.unmaterialize_ports(&pod, &self.project_id, &self.top_id).await?;
                 app.release_ports(&self.project_id, &self.top_id).await.map_err(|e| retry(&e))?;
                 // Their shadows in other pods go too.
-                app.sync_shadows_best_effort(networks).await;
+                app.sync_networks_recorded(networks).await;
                 Ok(())
             }
             _ => {
@@ -355,6 +355,7 @@ impl Saga for ServerDelete {
     type Ctx = App;
     const NAME: &'static str = "server_delete";
     const STEPS: &'static [&'static str] = &["bottom", "ports", "forget"];
+    const FORWARD_ONLY: bool = true;
 
     fn run<'a>(&'a mut self, ctx: &'a App, step: usize) -> StepFuture<'a> {
         Box::pin(self.step(ctx, step))

@@ -198,9 +198,9 @@ impl App {
             metrics::counter!("tricircle_audit_repairs_total", "repair" => "vanished_remade", "kind" => kind.to_string()).increment(1);
             report.vanished_remade.push(format!("{kind} {}", r.top_id));
         }
-        self.sync_shadows_best_effort(networks).await;
-        self.sync_routers_best_effort(routers).await;
-        self.sync_floating_ips_best_effort(floating, None).await;
+        self.sync_networks_recorded(networks).await;
+        self.sync_routers_recorded(routers).await;
+        self.sync_floating_ips_moved(floating, None).await;
         Ok(report)
     }
 

@@ -420,7 +420,7 @@ impl App {
             self.store.net_object_delete(&port_id).await?;
             return Err(e.into());
         }
-        self.sync_floating_ips_best_effort([obj.id.clone()], None).await;
+        self.sync_floating_ips_moved([obj.id.clone()], None).await;
         self.floating_ip_view(&obj).await
     }
 
@@ -474,7 +474,7 @@ impl App {
         if !self.store.net_object_update(id, false, &Value::Object(view).to_string()).await? {
             return Err(floating_ip_not_found(id));
         }
-        self.sync_floating_ips_best_effort([id.to_string()], was_on).await;
+        self.sync_floating_ips_moved([id.to_string()], was_on).await;
         self.floating_ip_show(ctx, id).await
     }
 
@@ -486,7 +486,7 @@ impl App {
         if !self.store.net_object_delete(&f.id).await? {
             return Err(floating_ip_not_found(id));
         }
-        self.sync_floating_ips_best_effort([f.id.clone()], was_on).await;
+        self.sync_floating_ips_moved([f.id.clone()], was_on).await;
         // Its address goes back to the external subnet.
         if let Some(p) = port {
             self.store.net_object_delete(&p).await?;
@@ -513,7 +513,7 @@ impl App {
                 Target::apply(None, &mut b);
                 next_revision(&mut b);
                 self.store.net_object_update(&f.id, false, &Value::Object(b).to_string()).await?;
-                self.sync_floating_ips_best_effort([f.id.clone()], Some(port_id.into())).await;
+                self.sync_floating_ips_moved([f.id.clone()], Some(port_id.into())).await;
             }
         }
         Ok(())

@@ -453,7 +453,7 @@ impl App {
         match self.store.net_object_delete(&n.id).await {
             Ok(true) => {
                 // Its copies in pods go too (none is used any more).
-                self.sync_shadows_best_effort([n.id.clone()]).await;
+                self.sync_networks_recorded([n.id.clone()]).await;
                 Ok(())
             }
             Ok(false) => Err(network_not_found(id)),

@@ -177,7 +177,7 @@ impl App {
         // Two quick changes of one floating IP: the second waits, then reads
         // the latest. (Held across the router's sync, which takes no
         // floating IP's turn, so the order is always this one.)
-        let _turn = self.reconciles.lock(&format!("floatingip:{fip_id}")).await;
+        let _turn = self.turn(&format!("floatingip:{fip_id}")).await?;
         let fip = self.store.net_object_get(FLOATING, fip_id).await?;
         let target = match &fip {
             Some(f) => self.floating_ip_place(f).await?,
@@ -364,22 +364,18 @@ impl App {
         Ok(made["floatingip"]["id"].as_str().unwrap_or_default().to_string())
     }
 
-    /// Sync floating IPs, logging (not failing) on trouble; `was_on`, the
-    /// port they were mapped to before a change, has its network's copies
-    /// reconciled too (the external pod's may no longer be needed).
-    pub(crate) async fn sync_floating_ips_best_effort(
+    /// Sync floating IPs (recorded, see `sync_jobs`); `was_on`, the port
+    /// they were mapped to before a change, has its network's copies synced
+    /// too (the external pod's may no longer be needed).
+    pub(crate) async fn sync_floating_ips_moved(
         &self,
         ids: impl IntoIterator<Item = String>,
         was_on: Option<String>,
     ) {
-        for id in ids {
-            if let Err(e) = self.sync_floating_ip(&id).await {
-                tracing::warn!(floating_ip = %id, error = %e, "floating IP not in its region yet");
-            }
-        }
+        self.sync_floating_ips_recorded(ids).await;
         let Some(port) = was_on else { return };
         if let Ok(Some(p)) = self.store.net_object_get("port", &port).await {
-            self.sync_shadows_best_effort(p.network_id).await;
+            self.sync_networks_recorded(p.network_id).await;
         }
     }
 }

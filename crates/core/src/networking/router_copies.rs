@@ -115,7 +115,7 @@ impl App {
     /// copies say, joined over the project's bridge network when there are
     /// several (see `bridges`).
     pub async fn sync_router(&self, router_id: &str) -> Result<()> {
-        let _turn = self.reconciles.lock(&format!("router:{router_id}")).await;
+        let _turn = self.turn(&format!("router:{router_id}")).await?;
         let router = self.store.net_object_get("router", router_id).await?;
         // Per pod: (the interface port, the pod's copy of its network).
         let mut wanted: BTreeMap<String, (Pod, Vec<(NetObject, String)>)> = BTreeMap::new();
@@ -466,14 +466,5 @@ impl App {
             self.detach_ports(pod, &admin, bottom_router, &keep, Some(only)).await?;
         }
         Ok(())
-    }
-
-    /// Sync routers, logging (not failing) on trouble.
-    pub(crate) async fn sync_routers_best_effort(&self, routers: impl IntoIterator<Item = String>) {
-        for r in routers {
-            if let Err(e) = self.sync_router(&r).await {
-                tracing::warn!(router = %r, error = %e, "router copies not in sync yet");
-            }
-        }
     }
 }

@@ -467,7 +467,7 @@ impl App {
             obj.body = Value::Object(view).to_string();
             self.store.net_object_update(&obj.id, false, &obj.body).await?;
             // Its copy with the gateway, in the external network's pod.
-            self.sync_routers_best_effort([obj.id.clone()]).await;
+            self.sync_routers_recorded([obj.id.clone()]).await;
         }
         self.router_view(&obj, &caller).await
     }
@@ -577,7 +577,7 @@ impl App {
             self.drop_router_port(&p).await?;
         }
         // The gateway (or its removal) reaches the pods.
-        self.sync_routers_best_effort([id.to_string()]).await;
+        self.sync_routers_recorded([id.to_string()]).await;
         self.router_show(ctx, id).await
     }
 
@@ -627,7 +627,7 @@ impl App {
         for p in ports {
             self.drop_router_port(&p.obj.id).await?;
         }
-        self.sync_routers_best_effort([r.id.clone()]).await;
+        self.sync_routers_recorded([r.id.clone()]).await;
         Ok(())
     }
 
@@ -763,7 +763,7 @@ impl App {
         next_revision(&mut view);
         self.store.net_object_update(&r.id, false, &Value::Object(view).to_string()).await?;
         // Its copies in pods follow its interfaces.
-        self.sync_routers_best_effort([r.id.clone()]).await;
+        self.sync_routers_recorded([r.id.clone()]).await;
         Ok(())
     }
 
@@ -828,7 +828,7 @@ impl App {
         self.drop_router_port(&port.obj.id).await?;
         self.touch_router(&r).await?;
         // A pod's copy of the network may have no user left.
-        self.sync_shadows_best_effort(port.obj.network_id.clone()).await;
+        self.sync_networks_recorded(port.obj.network_id.clone()).await;
         Ok(info)
     }
 
@@ -862,7 +862,7 @@ impl App {
             return Err(router_not_found(id));
         }
         // The copies take the routes whose next hop they are connected to.
-        self.sync_routers_best_effort([id.to_string()]).await;
+        self.sync_routers_recorded([id.to_string()]).await;
         self.router_show(ctx, id).await
     }
 

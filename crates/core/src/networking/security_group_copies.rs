@@ -167,41 +167,33 @@ impl App {
         Ok(out)
     }
 
-    /// After the top group's rules changed: each pod copy follows. Logged,
-    /// not failed: the next port made there syncs it again.
-    pub(crate) async fn sync_group_copies_best_effort(&self, group: &str, project_id: &str) {
-        let copies = match self.group_copies(group).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(group, error = %e, "security group copies not read");
-                return;
-            }
-        };
-        for (pod, bottom, _) in copies {
+    /// Make the group's pod copies what the top says: rules in line with
+    /// the top's while it exists, gone once it was deleted. Every copy is
+    /// tried; the first failure is returned (a later sync finishes it).
+    pub async fn sync_security_group(&self, group: &str) -> Result<()> {
+        let top = self.store.net_object_get(KIND, group).await?;
+        let mut first_error = None;
+        for (pod, bottom, routing) in self.group_copies(group).await? {
             let result = async {
-                let session = self.pod_project_session(&pod, project_id).await?;
-                self.sync_group_rules(&pod, &session, project_id, group, &bottom).await
+                match &top {
+                    Some(top) => {
+                        let session = self.pod_project_session(&pod, &top.project_id).await?;
+                        self.sync_group_rules(&pod, &session, &top.project_id, group, &bottom).await
+                    }
+                    None => {
+                        let admin = self.pod_admin_session(&pod).await?;
+                        let path = format!("/v2.0/security-groups/{bottom}");
+                        super::delete_in_pod(&admin, &pod, path).await?;
+                        self.store.routing_delete(routing).await?;
+                        Ok(())
+                    }
+                }
             };
             if let Err(e) = result.await {
                 tracing::warn!(region = %pod.region_name, group, error = %e, "security group copy not in sync yet");
+                first_error.get_or_insert(e);
             }
         }
-    }
-
-    /// After the top group was deleted: its copies go.
-    pub(crate) async fn delete_group_copies_best_effort(&self, group: &str) {
-        let Ok(copies) = self.group_copies(group).await else { return };
-        for (pod, bottom, routing) in copies {
-            let result = async {
-                let admin = self.pod_admin_session(&pod).await?;
-                super::delete_in_pod(&admin, &pod, format!("/v2.0/security-groups/{bottom}"))
-                    .await?;
-                self.store.routing_delete(routing).await?;
-                Ok::<_, tricircle_common::Error>(())
-            };
-            if let Err(e) = result.await {
-                tracing::warn!(region = %pod.region_name, group, error = %e, "security group copy not deleted yet");
-            }
-        }
+        first_error.map_or(Ok(()), Err)
     }
 }

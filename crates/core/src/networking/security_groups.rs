@@ -530,7 +530,7 @@ impl App {
         if !self.store.net_object_delete(&g.id).await? {
             return Err(group_not_found(id));
         }
-        self.delete_group_copies_best_effort(&g.id).await;
+        self.sync_security_groups_recorded([g.id.clone()]).await;
         Ok(())
     }
 
@@ -541,7 +541,7 @@ impl App {
             let mut view = body_of(&g)?;
             next_revision(&mut view);
             self.store.net_object_update(group, false, &Value::Object(view).to_string()).await?;
-            self.sync_group_copies_best_effort(group, &g.project_id).await;
+            self.sync_security_groups_recorded([group.to_string()]).await;
         }
         Ok(())
     }

@@ -221,8 +221,12 @@ impl App {
 
     /// Give back one top port of a server (deleted when made for it).
     pub(crate) async fn release_port(&self, p: &NetObject, server_id: &str) -> Result<()> {
-        // Bound nowhere now: no pod needs its shadows.
-        self.delete_shadows_of(&p.id).await?;
+        // Bound nowhere now: no pod needs its shadows. A pod that is away
+        // keeps its shadow until the network's sync or the periodic sweep
+        // of shadows without a port removes it.
+        if let Err(e) = self.delete_shadows_of(&p.id).await {
+            tracing::warn!(port = %p.id, error = %e, "shadow ports not deleted yet");
+        }
         let mut body = body_of(p)?;
         if body.get(CREATED_FOR).and_then(Value::as_str) == Some(server_id) {
             self.disassociate_floating_ips(&p.id).await?;
@@ -493,7 +497,7 @@ impl App {
             if let Some(net) = net
                 && let Ok(routers) = self.routers_on_network(&net).await
             {
-                self.sync_routers_best_effort(routers).await;
+                self.sync_routers_recorded(routers).await;
             }
         }
         Ok(())

@@ -250,7 +250,7 @@ impl App {
         tracing::info!(region = %pod.region_name, network = network_id, "pod's copy of the network removed: nothing there uses it");
         // The routers on it may leave the pod, and the others' routes change.
         let routers = self.routers_on_network(network_id).await?;
-        Box::pin(self.sync_routers_best_effort(routers)).await;
+        Box::pin(self.sync_routers_recorded(routers)).await;
         Ok(())
     }
 
@@ -314,22 +314,5 @@ impl App {
         }
         self.store.routing_delete(r.id).await?;
         Ok(())
-    }
-
-    /// Sync the networks of these top ports, logging (not failing) on
-    /// trouble: a later change or the audit runs it again.
-    pub(crate) async fn sync_shadows_best_effort(
-        &self,
-        networks: impl IntoIterator<Item = String>,
-    ) {
-        let mut seen = HashSet::new();
-        for n in networks {
-            if !seen.insert(n.clone()) {
-                continue;
-            }
-            if let Err(e) = self.sync_network_shadows(&n).await {
-                tracing::warn!(network = %n, error = %e, "shadow ports not in sync yet");
-            }
-        }
     }
 }

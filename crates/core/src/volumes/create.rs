@@ -327,6 +327,7 @@ impl Saga for VolumeDelete {
     type Ctx = App;
     const NAME: &'static str = "volume_delete";
     const STEPS: &'static [&'static str] = &["bottom", "forget"];
+    const FORWARD_ONLY: bool = true;
 
     fn run<'a>(&'a mut self, ctx: &'a App, step: usize) -> StepFuture<'a> {
         Box::pin(self.step(ctx, step))

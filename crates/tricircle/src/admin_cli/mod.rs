@@ -162,6 +162,8 @@ pub enum JobCommand {
     Redo { id: String },
     /// Delete a job that is not running.
     Delete { id: String },
+    /// Who ran a job when: every attempt, oldest first.
+    Attempts { id: String },
     /// The job types and their resource fields.
     Schemas,
 }
@@ -360,6 +362,21 @@ pub async fn run_job(connect: ConnectArgs, command: JobCommand) -> ExitCode {
         JobCommand::Delete { id } => {
             c.delete(&format!("/jobs/{}", client::segment(&id))).await?;
             Ok(())
+        }
+        JobCommand::Attempts { id } => {
+            let body = c.get(&format!("/jobs/{}/attempts", client::segment(&id)), &[]).await?;
+            print_list(
+                format,
+                &body["attempts"],
+                &[
+                    ("owner", "Owner"),
+                    ("started_at", "Started"),
+                    ("lease_until", "Lease until"),
+                    ("finished_at", "Finished"),
+                    ("outcome", "Outcome"),
+                    ("error", "Error"),
+                ],
+            )
         }
         JobCommand::Schemas => {
             let body = c.get("/jobs/schemas", &[]).await?;

@@ -1,0 +1,49 @@
+//! Jobs an API call runs itself, at once, instead of leaving them to the
+//! runner: recorded in the database all the same, so a process that dies
+//! mid-way leaves a job that another runner finishes.
+
+use std::future::Future;
+
+use tricircle_common::JobId;
+use tricircle_store::now;
+
+use crate::App;
+
+impl App {
+    /// Run `work` for job `id` (held by this process) while renewing its
+    /// lease every third of [`crate::Settings::job_lease`]. `None` when the
+    /// lease was lost (another runner took the job over after this process
+    /// stalled): the work is abandoned at its next await.
+    pub(crate) async fn with_job_lease<T>(
+        &self,
+        id: JobId,
+        work: impl Future<Output = T>,
+    ) -> Option<T> {
+        let lease = self.settings.job_lease;
+        tokio::pin!(work);
+        let mut renew = tokio::time::interval(lease / 3);
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                out = &mut work => return Some(out),
+                _ = renew.tick() => {
+                    let until = self.lease_end();
+                    match self.store.job_renew_lease(id, self.owner(), until).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(job_id = %id, "lost the lease of a job run inline");
+                            return None;
+                        }
+                        // The database is away: keep working, the lease may still hold.
+                        Err(e) => tracing::warn!(job_id = %id, error = %e, "cannot renew a job lease"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// When a lease taken now ends.
+    pub(crate) fn lease_end(&self) -> chrono::DateTime<chrono::Utc> {
+        now() + chrono::Duration::from_std(self.settings.job_lease).unwrap_or(chrono::Duration::MAX)
+    }
+}

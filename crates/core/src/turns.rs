@@ -1,0 +1,137 @@
+//! Turns: work on one object (a router's reconcile, the periodic pass) that
+//! must not run twice at once, in this process or in another replica on the
+//! same database.
+//!
+//! A turn is an in-process lock (so local waiters queue without asking the
+//! database) plus a named lock in the database with a lease, renewed every
+//! third of it while the turn is held and released when it ends. A holder
+//! that dies loses the lock when its lease runs out; one that cannot renew
+//! (the database is away) keeps working, as the job runner does.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tricircle_common::{Error, Result};
+use tricircle_store::{Store, now};
+
+use crate::App;
+
+/// How often a waiter asks the database again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A held turn; dropping it lets the next holder in.
+pub struct Turn {
+    _local: tokio::sync::OwnedMutexGuard<()>,
+    name: String,
+    owner: String,
+    store: Store,
+    renewing: CancellationToken,
+    /// Released already (by [`Turn::release`]): nothing left for Drop.
+    released: bool,
+}
+
+impl Turn {
+    /// Let the next holder in now (dropping releases in the background).
+    pub async fn release(mut self) {
+        self.renewing.cancel();
+        if let Err(e) = self.store.lock_release(&self.name, &self.owner).await {
+            tracing::debug!(lock = %self.name, error = %e, "lock not released; its lease ends it");
+        }
+        self.released = true;
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.renewing.cancel();
+        if self.released {
+            return;
+        }
+        let (store, name, owner) = (self.store.clone(), self.name.clone(), self.owner.clone());
+        // Released in the background: a drop cannot wait; the lease bounds it anyway.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = store.lock_release(&name, &owner).await {
+                    tracing::debug!(lock = %name, error = %e, "lock not released; its lease ends it");
+                }
+            });
+        }
+    }
+}
+
+fn lease_end(lease: Duration) -> chrono::DateTime<chrono::Utc> {
+    now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
+}
+
+impl App {
+    /// Wait for the turn of `name`, at most twice the job lease (a holder
+    /// that died lets go within one lease).
+    pub async fn turn(&self, name: &str) -> Result<Turn> {
+        let local = self.reconciles.lock(name).await;
+        let lease = self.settings.job_lease;
+        let deadline = tokio::time::Instant::now() + lease * 2;
+        let holder = self.turn_holder();
+        loop {
+            if self.store.lock_acquire(name, &holder, now(), lease_end(lease)).await? {
+                return Ok(self.held(local, name, holder));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::unavailable(
+                    "Another gateway replica has been working on this object for too long; retry later.",
+                    format!("lock {name} still held after {:?}", lease * 2),
+                ));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The turn of `name` if nobody holds it now (a periodic pass that
+    /// another replica is already doing is skipped, not queued).
+    pub async fn try_turn(&self, name: &str) -> Result<Option<Turn>> {
+        let Ok(local) = self.reconciles.try_lock(name) else { return Ok(None) };
+        let lease = self.settings.job_lease;
+        let holder = self.turn_holder();
+        if self.store.lock_acquire(name, &holder, now(), lease_end(lease)).await? {
+            Ok(Some(self.held(local, name, holder)))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Each turn holds the lock under its own name, so the background
+    /// release of one turn never frees the next turn's lock.
+    fn turn_holder(&self) -> String {
+        format!("{}/{}", self.owner(), &tricircle_common::random::token_hex()[..8])
+    }
+
+    fn held(&self, local: tokio::sync::OwnedMutexGuard<()>, name: &str, holder: String) -> Turn {
+        let renewing = CancellationToken::new();
+        let (store, lock, owner, stop) =
+            (self.store.clone(), name.to_string(), holder.clone(), renewing.clone());
+        let lease = self.settings.job_lease;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(lease / 3) => {}
+                }
+                match store.lock_acquire(&lock, &owner, now(), lease_end(lease)).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(lock = %lock, "lost a lock while holding it (its lease ran out)");
+                        break;
+                    }
+                    Err(e) => tracing::warn!(lock = %lock, error = %e, "cannot renew a lock"),
+                }
+            }
+        });
+        Turn {
+            _local: local,
+            name: name.to_string(),
+            owner: holder,
+            store: self.store.clone(),
+            renewing,
+            released: false,
+        }
+    }
+}
