@@ -85,6 +85,62 @@ impl TestDb {
     }
 }
 
+/// A database of its own on the test PostgreSQL server, for tests that run
+/// gateway processes on it (a schema per test cannot be handed to another
+/// process through its URL). Dropped by [`PgDatabase::drop_now`].
+pub struct PgDatabase {
+    /// The URL of the new database.
+    pub url: String,
+    server: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// `None` when `TRICIRCLE_TEST_PG` is not set.
+    pub async fn create() -> Option<PgDatabase> {
+        let server = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty())?;
+        let name = format!("tc_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("{PG_ENV} is set but PostgreSQL is unreachable: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+        Some(PgDatabase { url: format!("{base}/{name}"), server, name })
+    }
+
+    /// The URL of the same database through another host and port (a
+    /// proxy in front of the server).
+    pub fn url_via(&self, host_port: &str) -> String {
+        let rest = self.url.split_once('@').map_or("", |(_, r)| r);
+        let path = rest.split_once('/').map_or("", |(_, p)| p);
+        let user = self.url.split_once('@').map_or("postgres://", |(u, _)| u);
+        format!("{user}@{host_port}/{path}")
+    }
+
+    /// The server's host and port, as in the URL.
+    pub fn host_port(&self) -> String {
+        let rest = self.url.split_once('@').map_or("", |(_, r)| r);
+        rest.split_once('/').map_or(rest, |(h, _)| h).to_string()
+    }
+
+    /// Drop the database (its sessions first).
+    pub async fn drop_now(self) {
+        if let Ok(admin) = sqlx::PgPool::connect(&self.server).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&admin)
+            .await;
+            admin.close().await;
+        }
+    }
+}
+
 /// Declare async tests that run once per backend: `name::sqlite` and
 /// `name::postgres` (the latter passes without doing anything, and says
 /// so, when `TRICIRCLE_TEST_PG` is not set).
