@@ -307,7 +307,7 @@ impl Gateway {
                                 Ok(n) => tracing::debug!(objects = n, "reconciled networking in pods"),
                                 Err(e) => tracing::warn!(error = %e, "reconciling networking failed"),
                             }
-                            match app.audit_networking().await {
+                            match app.audit_pods().await {
                                 Ok(n) => tracing::debug!(repairs = n, "audited networking in pods"),
                                 Err(e) => tracing::warn!(error = %e, "auditing networking failed"),
                             }
