@@ -322,3 +322,18 @@ async fn creates_in_flight_stay_and_claims_of_no_server_are_given_back() {
     assert!(ports.iter().any(|p| p["device_id"] == waiting.as_str()), "its job is waiting");
     assert!(ports.iter().any(|p| p["device_id"] == vm.as_str()), "a live server's");
 }
+
+#[tokio::test]
+async fn a_pod_that_is_away_gives_an_error_outcome_saying_what_was_not_done() {
+    let w = world(1).await;
+    let pod = w.pod1().await;
+    w.pods[0].control().set_down(true);
+    let run = w.app.audit_pod(&pod).await.unwrap();
+    let AuditOutcome::Error { message } = &run.outcome else { panic!("{run:?}") };
+    assert!(["networking", "servers", "volumes"].iter().all(|p| message.contains(p)), "{message}");
+    assert_eq!(message.matches("Region Pod1").count(), 1, "said once: {message}");
+    for leak in ["http://", "127.0.0.1", "secret", "sqlx"] {
+        assert!(!message.contains(leak), "nothing but the admins' message: {message}");
+    }
+    assert_eq!(w.app.audit_get(&w.admin, pod.pod_id).await.unwrap(), run, "recorded");
+}

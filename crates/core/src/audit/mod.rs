@@ -280,9 +280,19 @@ impl App {
         let outcome = if failed.is_empty() {
             AuditOutcome::Ok
         } else {
-            let parts: Vec<String> =
-                failed.iter().map(|(part, e)| format!("{part}: {}", admin_message(e))).collect();
-            AuditOutcome::Error { message: parts.join("; ") }
+            // The parts that failed the same way share one message (a pod
+            // that is away fails them all).
+            let mut by_message: Vec<(String, Vec<&str>)> = Vec::new();
+            for (part, e) in &failed {
+                let m = admin_message(e);
+                match by_message.iter_mut().find(|(x, _)| *x == m) {
+                    Some((_, parts)) => parts.push(part),
+                    None => by_message.push((m, vec![part])),
+                }
+            }
+            let message: Vec<String> =
+                by_message.iter().map(|(m, parts)| format!("{}: {m}", parts.join(", "))).collect();
+            AuditOutcome::Error { message: message.join("; ") }
         };
         let audit = PodAudit {
             pod_id: pod.pod_id,
