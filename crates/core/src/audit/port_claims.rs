@@ -3,6 +3,8 @@
 //! have them fails before anything is made); a crash in between leaves the
 //! claims with no server row and no job to give them back.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 use tricircle_common::Result;
 use tricircle_store::{NetFilter, Pod};
@@ -30,13 +32,19 @@ impl App {
         scope: &Scope,
         tally: &mut Tally<'_>,
     ) -> Result<()> {
+        // The top's servers in one read; a candidate is looked up again
+        // before it is released (a create may have recorded it meanwhile).
+        let servers: HashSet<String> =
+            self.store.resource_places("server", None).await?.into_iter().map(|p| p.id).collect();
         for p in self.store.net_object_list("port", &NetFilter::default()).await? {
             if p.updated_at >= scope.cutoff {
                 continue;
             }
             let Ok(body) = serde_json::from_str::<Value>(&p.body) else { continue };
             let Some(server) = claimed_for(&body) else { continue };
-            if scope.live_jobs.contains(server) || self.store.resource_get(server).await?.is_some()
+            if servers.contains(server)
+                || scope.live_jobs.contains(server)
+                || self.store.resource_get(server).await?.is_some()
             {
                 continue;
             }
