@@ -8,6 +8,7 @@
 use tricircle_common::{Error, RequestContext, Result};
 use tricircle_store::Store;
 
+pub mod audit;
 pub mod caller_token;
 pub mod compute;
 pub mod identity;

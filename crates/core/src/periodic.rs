@@ -36,7 +36,7 @@ impl App {
             Ok(n) => report.reconciled = n,
             Err(e) => tracing::warn!(error = %e, "reconciling networking failed"),
         }
-        match self.audit_networking().await {
+        match self.audit_pods().await {
             Ok(n) => report.repairs = n,
             Err(e) => tracing::warn!(error = %e, "auditing the pods failed"),
         }

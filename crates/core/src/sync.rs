@@ -112,25 +112,3 @@ impl App {
         }
     }
 }
-
-impl App {
-    /// Audit every pod's networking (see `networking::audit`), logging (not
-    /// failing) on a pod that cannot be read. Returns how many repairs.
-    pub async fn audit_networking(&self) -> Result<usize> {
-        let mut repairs = 0;
-        for pod in self.store.pod_list().await? {
-            if pod.is_top() {
-                continue;
-            }
-            match self.audit_pod_networking(&pod, self.settings.audit_grace).await {
-                Ok(a) => {
-                    repairs += a.orphans_deleted.len() + a.vanished_remade.len();
-                }
-                Err(e) => {
-                    tracing::warn!(region = %pod.region_name, error = %e, "audit of the pod's networking not done")
-                }
-            }
-        }
-        Ok(repairs)
-    }
-}

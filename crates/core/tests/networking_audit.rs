@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{World, objects, world};
 use serde_json::{Value, json};
+use tricircle_core::audit::Finding;
 use tricircle_pod_client::{PodRequest, ServiceType};
 
 impl World {
@@ -77,15 +78,18 @@ async fn orphans_go_after_the_grace_and_a_lost_shadow_is_made_again() {
 
     // Within the grace period the orphan stays; the shadow is made again.
     let first = w.app.audit_pod_networking(&pod1, Duration::from_secs(3600)).await.unwrap();
-    assert_eq!(first.orphans_deleted, Vec::<String>::new(), "{first:?}");
-    assert_eq!(first.vanished_remade, vec![format!("shadow_port {}", pb["id"].as_str().unwrap())]);
+    assert_eq!(first.orphans_deleted, Vec::<Finding>::new(), "{first:?}");
+    assert_eq!(
+        first.vanished_remade,
+        vec![Finding::new("shadow_port", pb["id"].as_str().unwrap())]
+    );
     assert!(first.vanished_missing.is_empty(), "{first:?}");
     let again = w.trace(&ba, &ip(&pb));
     assert!(again.reachable, "{again:?}");
 
     // Past the grace period the orphan goes, the pod's own network stays.
     let second = w.app.audit_pod_networking(&pod1, Duration::ZERO).await.unwrap();
-    assert_eq!(second.orphans_deleted, vec![format!("network {orphan}")], "{second:?}");
+    assert_eq!(second.orphans_deleted, vec![Finding::new("network", &orphan)], "{second:?}");
     assert!(second.vanished_remade.is_empty(), "nothing else to repair: {second:?}");
     let names: Vec<Value> = objects(&w.pod_state(0), "network", "networks")
         .into_iter()
@@ -100,5 +104,5 @@ async fn orphans_go_after_the_grace_and_a_lost_shadow_is_made_again() {
     // A server's port lost in its pod cannot be made again: reported.
     w.in_pod1(Method::DELETE, &format!("/v2.0/ports/{ba}"), Value::Null).await;
     let third = w.app.audit_pod_networking(&pod1, Duration::ZERO).await.unwrap();
-    assert_eq!(third.vanished_missing, vec![format!("port {}", pa["id"].as_str().unwrap())]);
+    assert_eq!(third.vanished_missing, vec![Finding::new("port", pa["id"].as_str().unwrap())]);
 }

@@ -21,6 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
+pub mod audits;
 pub mod compute;
 mod error;
 pub mod identity;
@@ -33,6 +34,7 @@ pub mod quotas;
 pub mod routings;
 pub mod server_groups;
 
+pub use audits::{AuditOutcome, NewPodAudit, PodAuditRecord};
 pub use compute::{Flavor, Keypair, ResourcePlace, ResourceRow};
 pub use error::StoreError;
 pub use identity::{Assignment, Domain, IdentityPatch, Project, Role, TokenRecord, User};

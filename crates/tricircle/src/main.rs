@@ -1,5 +1,5 @@
 //! `tricircle`: the gateway (`serve`), its database tool (`db`), and the
-//! admin commands (`pod`, `routing`, `job`) that talk to a running gateway.
+//! admin commands (`pod`, `routing`, `job`, `audit`) that talk to a running gateway.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: JobCommand,
     },
+    /// The periodic audit of each pod: its last run and findings, or a run now.
+    Audit {
+        #[command(subcommand)]
+        command: admin_cli::audit::AuditCommand,
+    },
     /// The gateway's endpoints in an external Keystone's catalog (external identity mode).
     Endpoints {
         #[command(subcommand)]
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
             Command::Pod { command } => admin_cli::run_pod(cli.connect, command).await,
             Command::Routing { command } => admin_cli::run_routing(cli.connect, command).await,
             Command::Job { command } => admin_cli::run_job(cli.connect, command).await,
+            Command::Audit { command } => admin_cli::run_audit(cli.connect, command).await,
             Command::Endpoints { command } => admin_cli::endpoints::run(cli.connect, command).await,
             Command::Trace(args) => admin_cli::trace::run(cli.connect, args).await,
             Command::SimPod(args) => sim_pod::run(args).await,

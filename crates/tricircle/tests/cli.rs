@@ -445,3 +445,124 @@ fn a_real_region_registers_from_its_clouds_yaml() {
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(text.lines().any(|l| l.contains("RegionOne") && l.contains("| up")), "{text}");
 }
+
+#[test]
+fn audit_commands_show_the_periodic_run_and_run_one_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut sim = Command::new(BIN)
+        .args([
+            "sim-pod",
+            "--region",
+            "PodA",
+            "--az",
+            "az1",
+            "--listen",
+            "127.0.0.1:0",
+            "--zero-delays",
+        ])
+        .env("TRICIRCLE_SIM_POD_PASSWORD", "pod-pw-456")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kept open to the end: the sim pod goes on printing.
+    let mut out = BufReader::new(sim.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let auth_url = first.split("auth URL ").nth(1).unwrap().trim().to_string();
+    let _sim = KillOnDrop(sim);
+    // The periodic sync (and audit) every second.
+    let config = d.join("tricircle.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"./.tricircle\"\n[pods]\nsync_interval_secs = 1\n",
+    )
+    .unwrap();
+    let server = start(d, &config);
+    let ep = server.endpoint.as_str();
+    let top = json_of(&tricircle(d, ep, &["pod", "add", "--region", "RegionOne", "-f", "json"]));
+    let top = top["pod_id"].as_str().unwrap().to_string();
+    let pod = json_of(&tricircle(
+        d,
+        ep,
+        &[
+            "pod",
+            "add",
+            "--region",
+            "PodA",
+            "--az",
+            "az1",
+            "--auth-url",
+            &auth_url,
+            "--username",
+            "admin",
+            "--password",
+            "pod-pw-456",
+            "--project-name",
+            "admin",
+            "--identity",
+            "mapped",
+            "-f",
+            "json",
+        ],
+    ));
+    let pod = pod["pod_id"].as_str().unwrap().to_string();
+
+    // The periodic audit records a run of the pod (never of the top region).
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        listed = json_of(&tricircle(d, ep, &["audit", "list", "-f", "json"]));
+        if !listed.as_array().unwrap().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let runs = listed.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{listed}");
+    assert_eq!(
+        (runs[0]["pod_id"].as_str(), runs[0]["outcome"].as_str()),
+        (Some(pod.as_str()), Some("ok")),
+        "{listed}"
+    );
+    let table = String::from_utf8(tricircle(d, ep, &["audit", "list"]).stdout).unwrap();
+    assert!(
+        table.contains("| Findings") && table.contains("| PodA") && table.contains("| none"),
+        "{table}"
+    );
+
+    // A run now: nothing to find in an empty pod.
+    let run = json_of(&tricircle(d, ep, &["audit", "run", &pod, "-f", "json"]));
+    assert_eq!((run["region_name"].as_str(), run["outcome"].as_str()), (Some("PodA"), Some("ok")));
+    assert_eq!(run["repairs"], 0);
+    for list in [
+        "orphans_deleted",
+        "vanished_remade",
+        "vanished_marked",
+        "vanished_missing",
+        "ports_released",
+    ] {
+        assert_eq!(run["findings"][list], serde_json::json!([]), "{list}: {run}");
+    }
+    let shown = json_of(&tricircle(d, ep, &["audit", "show", &pod, "-f", "json"]));
+    assert!(shown["finished_at"].as_str() >= run["finished_at"].as_str(), "the last run: {shown}");
+    let table = String::from_utf8(tricircle(d, ep, &["audit", "show", &pod]).stdout).unwrap();
+    assert!(
+        table.contains("| outcome")
+            && table.contains("| ok")
+            && table.contains("| orphans_deleted"),
+        "{table}"
+    );
+
+    // The top region is not audited: its refusals print the gateway's message, exit 1.
+    let refused = tricircle(d, ep, &["audit", "run", &top]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("top region") && err.contains("(HTTP 409)"), "{err}");
+    let unknown = tricircle(d, ep, &["audit", "show", "7f2a8c0e-2f5b-4b51-9d6e-3c3f1f0a9b11"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("(HTTP 404)"));
+    drop(server);
+    let log = std::fs::read_to_string(d.join("serve.log")).unwrap();
+    assert!(!log.contains("pod-pw-456"), "the pod password is not logged");
+}

@@ -164,7 +164,10 @@ async fn a_database_outage_answers_503_and_the_gateway_recovers_by_itself() {
         let started = Instant::now();
         let (status, body) = get(path).await;
         assert_eq!(status, 503, "{path}: {body}");
-        assert!(started.elapsed() < Duration::from_secs(15), "{path} answered within the pool's wait");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{path} answered within the pool's wait"
+        );
         let text = body.to_string();
         assert!(text.contains("database is unavailable"), "{path}: {text}");
         if !key.is_empty() {

@@ -1,5 +1,5 @@
-//! The Tricircle admin API (`/admin/v1.0`): pods, resource routings and
-//! jobs, compatible with upstream Tricircle's shapes where that makes sense
+//! The Tricircle admin API (`/admin/v1.0`): pods, resource routings,
+//! jobs and audits, compatible with upstream Tricircle's shapes where that makes sense
 //! (see `docs/admin-api.md` for each deliberate difference).
 //!
 //! Every handler is annotated for utoipa, and the router is built with
@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use crate::ApiState;
 
+mod audits;
 mod jobs;
 mod pods;
 mod routings;
@@ -43,6 +44,7 @@ pub const PREFIX: &str = "/admin/v1.0";
         (name = "routings", description = "Where the bottom copy of each top resource lives"),
         (name = "jobs", description = "Durable asynchronous work"),
         (name = "trace", description = "Whether a packet from a port reaches an IP, from the pods' state"),
+        (name = "audits", description = "The periodic audit of each pod: orphans deleted, lost copies found, port claims given back"),
     ),
     modifiers(&TokenAuth),
 )]
@@ -75,6 +77,8 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(jobs::job_view, jobs::job_redo, jobs::job_delete))
         .routes(routes!(jobs::job_attempts))
         .routes(routes!(trace::network_trace))
+        .routes(routes!(audits::audit_list))
+        .routes(routes!(audits::audit_view, audits::audit_run))
         // Clients often ask for the version documents with a trailing slash.
         .route("/admin/", get(versions::admin_versions))
         .route("/admin/v1.0/", get(versions::admin_version))

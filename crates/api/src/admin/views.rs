@@ -317,3 +317,66 @@ pub struct TraceView {
 pub struct TraceBody {
     pub trace: TraceView,
 }
+
+// ---- audits ----
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOutcomeView {
+    /// The run went over everything.
+    Ok,
+    /// Part of the run could not be done (the pod is away); `message` says which and why.
+    Error,
+}
+
+/// One object an audit found.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
+pub struct FindingView {
+    /// `server`, `volume`, `port`, `network`, `subnet`, `router`, `shadow_port`, `floatingip`.
+    pub kind: String,
+    pub id: String,
+}
+
+/// What a run found, by what became of it.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
+pub struct FindingsView {
+    /// Pod objects the gateway made that no routing points at, older than
+    /// the grace period: deleted (the pod's IDs).
+    pub orphans_deleted: Vec<FindingView>,
+    /// Copies the pod lost that the gateway makes again (top IDs).
+    pub vanished_remade: Vec<FindingView>,
+    /// Servers and volumes the pod lost: shown to their users in ERROR
+    /// (`error` for volumes), listed by every run while they stay lost (top IDs).
+    pub vanished_marked: Vec<FindingView>,
+    /// Copies the pod lost that cannot be made again (a server's port): reported only (top IDs).
+    pub vanished_missing: Vec<FindingView>,
+    /// Top ports claimed for a server that does not exist: given back (top IDs).
+    pub ports_released: Vec<FindingView>,
+}
+
+/// The last (or this) audit run of a pod.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
+pub struct AuditView {
+    #[schema(format = Uuid)]
+    pub pod_id: String,
+    pub region_name: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: AuditOutcomeView,
+    /// Why the run could not finish (outcome `error`); null otherwise.
+    pub message: Option<String>,
+    /// How many changes the run made (a server still lost is listed again but marked once).
+    pub repairs: i64,
+    pub findings: FindingsView,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AuditBody {
+    pub audit: AuditView,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AuditsBody {
+    /// One per pod that was audited, ordered by region name.
+    pub audits: Vec<AuditView>,
+}

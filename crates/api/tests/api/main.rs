@@ -2,6 +2,7 @@
 //! real HTTP client, a fresh database per test (SQLite, and PostgreSQL when
 //! `TRICIRCLE_TEST_PG` is set). One test binary, one module per area.
 
+mod audits;
 mod common;
 mod cross_cutting;
 mod floating_ips;

@@ -11,7 +11,7 @@ mod interfaces;
 pub mod keypairs;
 mod page_shares;
 pub mod placement;
-mod server_bottom;
+pub(crate) mod server_bottom;
 pub mod server_create;
 pub mod server_group_copies;
 pub mod server_groups;
@@ -19,7 +19,7 @@ pub mod server_list;
 mod server_merge;
 mod server_pod_page;
 pub mod servers;
-mod translate;
+pub(crate) mod translate;
 
 pub use flavors::FlavorSpec;
 pub use server_list::{ServerListQuery, ServerPage};

@@ -109,7 +109,19 @@ pub(crate) async fn delete_bottom_server(
         None => find_bottom_server(&session, top_id).await.map_err(|e| step_err(pod, e))?,
     };
     let Some(b) = bottom else { return Ok(()) };
-    let doomed = volumes_deleted_with(&session, pod, &b).await?;
+    delete_server_in_pod(app, &session, pod, &b).await
+}
+
+/// Ask the pod to delete its server `b` (already gone is fine), then forget
+/// the top volumes its Nova deletes with it once they are gone. Also how
+/// the audit deletes an orphan server (as the pod's admin).
+pub(crate) async fn delete_server_in_pod(
+    app: &App,
+    session: &PodSession,
+    pod: &Pod,
+    b: &str,
+) -> Result<(), StepError> {
+    let doomed = volumes_deleted_with(session, pod, b).await?;
     let req =
         PodRequest::new(ServiceType::Compute, reqwest::Method::DELETE, format!("/servers/{b}"));
     match session.call(&req).await {
@@ -117,7 +129,7 @@ pub(crate) async fn delete_bottom_server(
         Err(e) => return Err(step_err(pod, e)),
     }
     for bottom_volume in doomed {
-        forget_when_gone(app, &session, pod, &bottom_volume).await?;
+        forget_when_gone(app, session, pod, &bottom_volume).await?;
     }
     Ok(())
 }

@@ -33,6 +33,7 @@ use super::page_shares::expected_shares;
 use super::project_of;
 use super::server_create::UNWINDING;
 use super::server_list::{ServerListQuery, ServerPage, compare, compare_keys};
+use super::servers::LOST;
 use super::servers::unknown_or_building;
 use super::translate::{ServerFacts, server_to_top, unknown_view};
 use crate::App;
@@ -162,9 +163,12 @@ impl App {
         // Rows with their cached views, read only when needed: to place a
         // marker, for servers still being created, for a pod that fails.
         let mut rows: HashMap<String, ResourceRow> = HashMap::new();
+        // Listed from the cache: servers still being created, and servers in
+        // ERROR, which may be ones the audit found gone from their pod (the
+        // pod no longer lists them; users must still see them to delete them).
         let building: Vec<String> = places
             .iter()
-            .filter(|p| p.pod_id.is_some() && p.bottom_id.is_none())
+            .filter(|p| p.pod_id.is_some() && (p.bottom_id.is_none() || p.status == LOST))
             .map(|p| p.id.clone())
             .collect();
         let marker = match &q.marker {
@@ -290,13 +294,26 @@ impl App {
                             let after_marker = marker
                                 .as_ref()
                                 .is_none_or(|m| compare(&keys, m, &sort) == Ordering::Greater);
-                            if mine && after_marker && seen.insert(k.name.clone()) {
-                                candidates.push(Candidate {
-                                    top_id: k.name,
-                                    keys,
-                                    source: i,
-                                    origin: Origin::Pod(raw),
-                                });
+                            let fresh = Candidate {
+                                top_id: k.name,
+                                keys,
+                                source: i,
+                                origin: Origin::Pod(raw),
+                            };
+                            if !(mine && after_marker) {
+                                continue;
+                            }
+                            if seen.insert(fresh.top_id.clone()) {
+                                candidates.push(fresh);
+                            } else if let Some(c) = candidates.iter_mut().find(|c| {
+                                c.top_id == fresh.top_id
+                                    && c.source == usize::MAX
+                                    && place_of
+                                        .get(c.top_id.as_str())
+                                        .is_some_and(|p| p.status == LOST)
+                            }) {
+                                // In ERROR but its pod still has it: the pod's view wins.
+                                *c = fresh;
                             }
                         }
                     }

@@ -14,6 +14,10 @@ use super::translate::{ServerFacts, TopNames, server_to_top, unknown_view};
 use crate::App;
 use crate::pod_sessions::pod_error;
 
+/// The status of a server whose pod no longer has it (the audit confirmed
+/// it): Nova shows a server its host lost as ERROR.
+pub const LOST: &str = "ERROR";
+
 fn not_found(id: &str) -> Error {
     Error::new(
         ErrorKind::NotFound,
@@ -175,6 +179,10 @@ impl App {
                 self.remember_view(&row, &facts, &view).await?;
                 Ok(view)
             }
+            // Marked lost by the audit: shown, so that it can be deleted.
+            Err(PodError::Service { status: 404, .. }) if row.status == LOST => {
+                Ok(unknown_or_building(&row, &facts, &pod))
+            }
             Err(PodError::Service { status: 404, .. }) => Err(not_found(id)),
             Err(e) if e.is_retryable() => Ok(unknown_view(&row, &facts, &pod.az_name)),
             Err(e) => Err(pod_error(&pod, e)),
@@ -292,12 +300,44 @@ impl App {
     }
 }
 
+/// The cached view of a server its pod did not return: still being built,
+/// lost (ERROR), or UNKNOWN.
 pub(super) fn unknown_or_building(row: &ResourceRow, facts: &ServerFacts, pod: &Pod) -> Value {
     let mut v = unknown_view(row, facts, &pod.az_name);
-    if row.status == "BUILD" {
-        v["status"] = json!("BUILD");
+    if row.status == "BUILD" || row.status == LOST {
+        v["status"] = json!(row.status);
     }
     v
+}
+
+impl App {
+    /// Mark a server whose pod lost it (the audit confirmed it with a 404):
+    /// its cached status becomes ERROR with a fault saying why, its top
+    /// ports DOWN; the user sees it and can delete it. The top server is
+    /// not deleted: it is the user's. `false` when it was in ERROR already.
+    pub(crate) async fn server_mark_lost(&self, row: &ResourceRow, pod: &Pod) -> Result<bool> {
+        if row.status == LOST {
+            return Ok(false);
+        }
+        let mut facts = ServerFacts::of(row);
+        let mut view = unknown_view(row, &facts, &pod.az_name);
+        view["status"] = json!(LOST);
+        view["fault"] = json!({
+            "code": 500,
+            "created": tricircle_store::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "message": format!(
+                "The server is gone from availability zone {}; delete it and create it again.",
+                pod.az_name
+            ),
+        });
+        facts.view = view;
+        let summary = serde_json::to_string(&facts).map_err(Error::internal)?;
+        let marked = self.store.resource_refresh(&row.id, &row.name, LOST, &summary).await?;
+        if marked {
+            self.mark_server_ports(&row.project_id, &row.id, "DOWN").await?;
+        }
+        Ok(marked)
+    }
 }
 
 /// Deleting a server: `bottom` (ask the pod to delete its copy; already gone

@@ -24,18 +24,18 @@ use tricircle_store::{Page, Pod, RoutingFilter};
 
 use super::pod_json;
 use crate::App;
+use crate::audit::Finding;
 
 /// What one audit of one pod found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct NetworkAudit {
-    /// Orphans deleted, as `kind bottom-ID`.
-    pub orphans_deleted: Vec<String>,
+    /// Orphans deleted, by their pod's ID.
+    pub orphans_deleted: Vec<Finding>,
     /// Routings dropped because their pod object vanished (made again by
-    /// the reconciles), as `kind top-ID`.
-    pub vanished_remade: Vec<String>,
-    /// Routings whose pod object vanished and cannot be made again, as
-    /// `kind top-ID`.
-    pub vanished_missing: Vec<String>,
+    /// the reconciles), by top ID.
+    pub vanished_remade: Vec<Finding>,
+    /// Routings whose pod object vanished and cannot be made again, by top ID.
+    pub vanished_missing: Vec<Finding>,
 }
 
 const KINDS: &[(&str, &str)] = &[
@@ -54,9 +54,12 @@ fn gateway_made(kind: &str, obj: &Value) -> Option<String> {
     uuid::Uuid::parse_str(id).ok().map(|_| id.to_string())
 }
 
-fn older_than(obj: &Value, cutoff: DateTime<Utc>) -> bool {
+/// Whether a pod object was made before `cutoff`, from its creation time
+/// (`created_at`, or `created` for Nova's servers).
+pub(crate) fn older_than(obj: &Value, cutoff: DateTime<Utc>) -> bool {
     obj["created_at"]
         .as_str()
+        .or(obj["created"].as_str())
         .and_then(|t| {
             DateTime::parse_from_rfc3339(t)
                 .ok()
@@ -132,7 +135,7 @@ impl App {
                 }
                 tracing::warn!(region = %pod.region_name, kind, bottom_id = id, "audit: orphan deleted (no routing points at it)");
                 metrics::counter!("tricircle_audit_repairs_total", "repair" => "orphan_deleted", "kind" => kind.to_string()).increment(1);
-                report.orphans_deleted.push(format!("{kind} {id}"));
+                report.orphans_deleted.push(Finding::new(kind, id));
             }
         }
 
@@ -171,7 +174,7 @@ impl App {
             if kind == "port" && router_port.is_none() {
                 tracing::error!(region = %pod.region_name, kind, top_id = %r.top_id, "audit: the pod lost its copy and it cannot be made again");
                 metrics::counter!("tricircle_audit_repairs_total", "repair" => "vanished_missing", "kind" => kind.to_string()).increment(1);
-                report.vanished_missing.push(format!("{kind} {}", r.top_id));
+                report.vanished_missing.push(Finding::new(kind, &r.top_id));
                 continue;
             }
             self.store.routing_delete(r.id).await?;
@@ -196,7 +199,7 @@ impl App {
             }
             tracing::warn!(region = %pod.region_name, kind, top_id = %r.top_id, "audit: the pod lost its copy; made again");
             metrics::counter!("tricircle_audit_repairs_total", "repair" => "vanished_remade", "kind" => kind.to_string()).increment(1);
-            report.vanished_remade.push(format!("{kind} {}", r.top_id));
+            report.vanished_remade.push(Finding::new(kind, &r.top_id));
         }
         self.sync_networks_recorded(networks).await;
         self.sync_routers_recorded(routers).await;

@@ -35,6 +35,10 @@ impl VolumeFacts {
     }
 }
 
+/// The status of a volume whose pod no longer has it (the audit confirmed
+/// it): Cinder's `error`.
+pub const LOST: &str = "error";
+
 pub(crate) fn volume_not_found(id: &str) -> Error {
     Error::new(
         ErrorKind::NotFound,
@@ -204,6 +208,8 @@ impl App {
                 self.remember_volume(&row, &view).await?;
                 Ok(view)
             }
+            // Marked lost by the audit: shown, so that it can be deleted.
+            Err(PodError::Service { status: 404, .. }) if row.status == LOST => Ok(cached()),
             Err(PodError::Service { status: 404, .. }) => Err(volume_not_found(id)),
             Err(e) if e.is_retryable() => Ok(cached()),
             Err(e) => Err(pod_error(&pod, e)),
@@ -293,6 +299,24 @@ impl App {
                 .then(b["id"].as_str().cmp(&a["id"].as_str()))
         });
         Ok(views)
+    }
+
+    /// Mark a volume whose pod lost it (the audit confirmed it with a 404):
+    /// its cached status becomes `error`, so the user sees it and can delete
+    /// it; the top volume is the user's and stays. `false` when it was in
+    /// `error` already.
+    pub(crate) async fn volume_mark_lost(&self, row: &ResourceRow, pod: &Pod) -> Result<bool> {
+        if row.status == LOST {
+            return Ok(false);
+        }
+        let mut facts = VolumeFacts::of(row);
+        if !facts.view.is_object() {
+            facts.view = json!({"id": row.id, "name": row.name, "availability_zone": pod.az_name,
+                "created_at": row.created_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()});
+        }
+        facts.view["status"] = json!(LOST);
+        let summary = serde_json::to_string(&facts).map_err(Error::internal)?;
+        Ok(self.store.resource_refresh(&row.id, &row.name, LOST, &summary).await?)
     }
 
     pub async fn volume_rename(

@@ -1,4 +1,4 @@
-//! The admin commands: `pod`, `routing` and `job` against a running gateway's
+//! The admin commands: `pod`, `routing`, `job` and `audit` against a running gateway's
 //! admin API, and `endpoints` against an external Keystone, printing a table
 //! by default or JSON with `-f json`.
 //!
@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
+pub mod audit;
 mod client;
 mod cloud;
 pub mod endpoints;
@@ -22,7 +23,7 @@ use output::{print_list, print_object};
 
 /// How to reach the gateway, the way openstackclient finds a cloud.
 #[derive(Args, Clone, Debug)]
-#[command(next_help_heading = "Reaching the gateway (pod, routing, job, endpoints, trace)")]
+#[command(next_help_heading = "Reaching the gateway (pod, routing, job, audit, endpoints, trace)")]
 pub struct ConnectArgs {
     /// A cloud in clouds.yaml (OS_CLIENT_CONFIG_FILE, ./clouds.yaml,
     /// ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml).
@@ -388,6 +389,10 @@ pub async fn run_job(connect: ConnectArgs, command: JobCommand) -> ExitCode {
         }
     })
     .await
+}
+
+pub async fn run_audit(connect: ConnectArgs, command: audit::AuditCommand) -> ExitCode {
+    run(connect, async |c, format| audit::run(c, format, command).await).await
 }
 
 /// Why an admin command failed.

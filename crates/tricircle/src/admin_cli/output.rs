@@ -74,6 +74,18 @@ pub fn print_object(format: Format, object: &Value) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Named values as a two-column table, in the given order (a value may
+/// span lines).
+pub fn print_fields(rows: &[(String, String)]) {
+    let mut lines: Vec<Vec<String>> = Vec::new();
+    for (k, v) in rows {
+        let mut parts = v.lines();
+        lines.push(vec![k.clone(), parts.next().unwrap_or_default().to_string()]);
+        lines.extend(parts.map(|p| vec![String::new(), p.to_string()]));
+    }
+    println!("{}", render(&["Field", "Value"], &lines));
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
