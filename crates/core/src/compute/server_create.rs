@@ -416,6 +416,25 @@ impl App {
         ctx: &RequestContext,
         spec: ServerSpec,
     ) -> Result<(Value, Option<String>)> {
+        let group_names: Vec<Value> = if spec.security_groups.is_empty() {
+            vec![json!({"name": "default"})]
+        } else {
+            spec.security_groups.iter().map(|g| json!({"name": g})).collect()
+        };
+        let (state, pod) = self.server_create_plan(ctx, spec).await?;
+        let project = state.project_id.clone();
+        let state = self.run_inline(&project, state, &pod).await?;
+        let view = json!({"id": state.top_id, "OS-DCF:diskConfig": "MANUAL", "security_groups": group_names});
+        Ok((view, state.admin_pass))
+    }
+
+    /// What [`Self::server_create`] runs: the request checked, the pod
+    /// chosen and the top ports claimed; the saga's first state and its pod.
+    pub async fn server_create_plan(
+        &self,
+        ctx: &RequestContext,
+        spec: ServerSpec,
+    ) -> Result<(ServerCreate, Pod)> {
         let project = project_of(ctx)?.to_string();
         let name = spec.name.trim().to_string();
         if name.is_empty() || name.len() > 255 {
@@ -480,11 +499,6 @@ impl App {
         let ports = self
             .claim_server_ports(ctx, &top_id, spec.networks.as_ref(), &spec.security_groups)
             .await?;
-        let group_names: Vec<Value> = if spec.security_groups.is_empty() {
-            vec![json!({"name": "default"})]
-        } else {
-            spec.security_groups.iter().map(|g| json!({"name": g})).collect()
-        };
         let state = ServerCreate {
             top_id,
             project_id: project.clone(),
@@ -508,8 +522,6 @@ impl App {
             bottom_group: None,
             ports,
         };
-        let state = self.run_inline(&project, state, &pod).await?;
-        let view = json!({"id": state.top_id, "OS-DCF:diskConfig": "MANUAL", "security_groups": group_names});
-        Ok((view, state.admin_pass))
+        Ok((state, pod))
     }
 }

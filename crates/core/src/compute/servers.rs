@@ -281,14 +281,21 @@ impl App {
 
     /// Delete a server (a saga, inline): the pod's copy, then the top's.
     pub async fn server_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        let (row, pod) = self.server_row(ctx, id).await?;
-        let state = ServerDelete {
-            top_id: row.id.clone(),
-            project_id: row.project_id.clone(),
-            pod_id: pod.pod_id,
-        };
-        self.run_inline(&row.project_id, state, &pod).await?;
+        let (state, pod) = self.server_delete_plan(ctx, id).await?;
+        let project = state.project_id.clone();
+        self.run_inline(&project, state, &pod).await?;
         Ok(())
+    }
+
+    /// What [`Self::server_delete`] runs: the saga's first state and its pod.
+    pub async fn server_delete_plan(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<(ServerDelete, Pod)> {
+        let (row, pod) = self.server_row(ctx, id).await?;
+        let state = ServerDelete { top_id: row.id, project_id: row.project_id, pod_id: pod.pod_id };
+        Ok((state, pod))
     }
 }
 
