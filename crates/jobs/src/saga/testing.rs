@@ -14,6 +14,7 @@
 use std::fmt::Debug;
 use std::sync::Mutex;
 
+use futures::StreamExt;
 use serde_json::Value;
 
 use super::*;
@@ -220,6 +221,16 @@ pub fn diff(a: &impl Debug, b: &impl Debug) -> String {
     out.join("\n")
 }
 
+/// How many cases of a check run at once: each has a world of its own,
+/// and a few together overlap their waits on databases and pods.
+const CASES_AT_ONCE: usize = 4;
+
+/// Run `cases` (each a future returning its problems), a few at once, and
+/// gather their problems in the cases' order.
+async fn all_cases<F: Future<Output = Problems>>(cases: impl Iterator<Item = F>) -> Problems {
+    futures::stream::iter(cases).buffered(CASES_AT_ONCE).concat().await
+}
+
 async fn uninterrupted<Sc: Scenario>(sc: &Sc) -> Result<Sc::Picture, String> {
     let world = sc.world().await;
     let state = sc.plan(&world).await.ok_or("nothing to do in a fresh world")?;
@@ -230,31 +241,34 @@ async fn uninterrupted<Sc: Scenario>(sc: &Sc) -> Result<Sc::Picture, String> {
     }
 }
 
+/// Every step, with every [`Fault`].
+fn steps_and_faults<Sc: Scenario>() -> impl Iterator<Item = (usize, Fault)> {
+    (0..<Sc::Saga as Saga>::STEPS.len()).flat_map(|at| FAULTS.map(|f| (at, f)))
+}
+
 /// For every step and every [`Fault`]: in a fresh world, the saga fails
 /// there and unwinds; the world is then as before the saga.
 pub async fn failures_unwind_to_before<Sc: Scenario>(sc: &Sc) -> Problems {
-    let mut problems = Problems::new();
-    for at in 0..<Sc::Saga as Saga>::STEPS.len() {
-        for fault in FAULTS {
-            let case = format!("{} failing {fault:?}", name::<Sc>(at));
-            let world = sc.world().await;
-            let before = sc.picture(&world, Against::Before).await;
-            let Some(inner) = sc.plan(&world).await else {
-                problems.push(format!("{case}: nothing to do"));
-                continue;
-            };
-            let mut progress = Progress::start(Inject { inner, injected: (at, fault) });
-            match execute(sc.ctx(&world), &mut progress, &Journal::None).await {
-                Ok(SagaOutcome::Unwound { .. }) => {}
-                other => problems.push(format!("{case}: ended {other:?}, not unwound")),
-            }
-            let after = sc.picture(&world, Against::Before).await;
-            if after != before {
-                problems.push(format!("{case} left a trace:\n{}", diff(&before, &after)));
-            }
+    all_cases(steps_and_faults::<Sc>().map(|(at, fault)| async move {
+        let case = format!("{} failing {fault:?}", name::<Sc>(at));
+        let world = sc.world().await;
+        let before = sc.picture(&world, Against::Before).await;
+        let Some(inner) = sc.plan(&world).await else {
+            return vec![format!("{case}: nothing to do")];
+        };
+        let mut problems = Problems::new();
+        let mut progress = Progress::start(Inject { inner, injected: (at, fault) });
+        match execute(sc.ctx(&world), &mut progress, &Journal::None).await {
+            Ok(SagaOutcome::Unwound { .. }) => {}
+            other => problems.push(format!("{case}: ended {other:?}, not unwound")),
         }
-    }
-    problems
+        let after = sc.picture(&world, Against::Before).await;
+        if after != before {
+            problems.push(format!("{case} left a trace:\n{}", diff(&before, &after)));
+        }
+        problems
+    }))
+    .await
 }
 
 /// For sagas that are not undone (deletes: once a pod was asked, only
@@ -267,37 +281,33 @@ pub async fn failures_then_retry_reach_uninterrupted<Sc: Scenario>(sc: &Sc) -> P
         Ok(p) => p,
         Err(e) => return vec![e],
     };
-    let mut problems = Problems::new();
-    for at in 0..<Sc::Saga as Saga>::STEPS.len() {
-        for fault in FAULTS {
-            let case = format!("{} failing {fault:?}, then retried", name::<Sc>(at));
-            let world = sc.world().await;
-            let Some(inner) = sc.plan(&world).await else {
-                problems.push(format!("{case}: nothing to do"));
-                continue;
-            };
-            let mut progress = Progress::start(Inject { inner, injected: (at, fault) });
-            if let Err(e) = execute(sc.ctx(&world), &mut progress, &Journal::None).await {
-                problems.push(format!("{case}: {e}"));
-                continue;
-            }
-            if let Some(again) = sc.plan(&world).await {
-                let mut progress = Progress::start(again);
-                match execute(sc.ctx(&world), &mut progress, &Journal::None).await {
-                    Ok(SagaOutcome::Done) => {}
-                    other => problems.push(format!("{case}: the retry ended {other:?}")),
-                }
-            }
-            let after = sc.picture(&world, Against::Uninterrupted).await;
-            if after != reference {
-                problems.push(format!(
-                    "{case} differs from a run that never failed:\n{}",
-                    diff(&reference, &after)
-                ));
+    let reference = &reference;
+    all_cases(steps_and_faults::<Sc>().map(|(at, fault)| async move {
+        let case = format!("{} failing {fault:?}, then retried", name::<Sc>(at));
+        let world = sc.world().await;
+        let Some(inner) = sc.plan(&world).await else {
+            return vec![format!("{case}: nothing to do")];
+        };
+        let mut progress = Progress::start(Inject { inner, injected: (at, fault) });
+        if let Err(e) = execute(sc.ctx(&world), &mut progress, &Journal::None).await {
+            return vec![format!("{case}: {e}")];
+        }
+        let mut problems = Problems::new();
+        if let Some(again) = sc.plan(&world).await {
+            let mut progress = Progress::start(again);
+            match execute(sc.ctx(&world), &mut progress, &Journal::None).await {
+                Ok(SagaOutcome::Done) => {}
+                other => problems.push(format!("{case}: the retry ended {other:?}")),
             }
         }
-    }
-    problems
+        let after = sc.picture(&world, Against::Uninterrupted).await;
+        if after != *reference {
+            let d = diff(reference, &after);
+            problems.push(format!("{case} differs from a run that never failed:\n{d}"));
+        }
+        problems
+    }))
+    .await
 }
 
 /// Run the saga in `world` until `crash`, then resume it as a new process
@@ -334,31 +344,29 @@ pub async fn crashes_resume_to_uninterrupted<Sc: Scenario>(sc: &Sc) -> Problems 
         Ok(p) => p,
         Err(e) => return vec![e],
     };
-    let mut problems = Problems::new();
-    for step in 0..<Sc::Saga as Saga>::STEPS.len() {
-        for saved in [true, false] {
-            let unsaved = if saved { "" } else { " before its save" };
-            let case = format!("crash after {}{unsaved}", name::<Sc>(step));
-            let mut world = sc.world().await;
-            let Some(state) = sc.plan(&world).await else {
-                problems.push(format!("{case}: nothing to do"));
-                continue;
-            };
-            let crash = Crash::after_step(step, saved);
-            match crash_and_resume(sc, &mut world, Progress::start(state), crash).await {
-                Ok(SagaOutcome::Done) => {}
-                other => problems.push(format!("{case}: the resumed run ended {other:?}")),
-            }
-            let after = sc.picture(&world, Against::Uninterrupted).await;
-            if after != reference {
-                problems.push(format!(
-                    "{case} differs from an uninterrupted run:\n{}",
-                    diff(&reference, &after)
-                ));
-            }
+    let reference = &reference;
+    let crashes = (0..<Sc::Saga as Saga>::STEPS.len()).flat_map(|s| [(s, true), (s, false)]);
+    all_cases(crashes.map(|(step, saved)| async move {
+        let unsaved = if saved { "" } else { " before its save" };
+        let case = format!("crash after {}{unsaved}", name::<Sc>(step));
+        let mut world = sc.world().await;
+        let Some(state) = sc.plan(&world).await else {
+            return vec![format!("{case}: nothing to do")];
+        };
+        let mut problems = Problems::new();
+        let crash = Crash::after_step(step, saved);
+        match crash_and_resume(sc, &mut world, Progress::start(state), crash).await {
+            Ok(SagaOutcome::Done) => {}
+            other => problems.push(format!("{case}: the resumed run ended {other:?}")),
         }
-    }
-    problems
+        let after = sc.picture(&world, Against::Uninterrupted).await;
+        if after != *reference {
+            let d = diff(reference, &after);
+            problems.push(format!("{case} differs from an uninterrupted run:\n{d}"));
+        }
+        problems
+    }))
+    .await
 }
 
 /// For every undo: in a fresh world, the last step fails after its work
@@ -376,15 +384,14 @@ pub async fn unwind_crashes_resume_to_before<Sc: Scenario>(sc: &Sc) -> Problems 
             (Crash::after_undo(s, false), format!("{undo} before its save")),
         ]
     });
-    let mut problems = Problems::new();
-    for (crash, when) in std::iter::once(abandoned).chain(undos) {
+    all_cases(std::iter::once(abandoned).chain(undos).map(|(crash, when)| async move {
         let case = format!("failing at the last step, crash after {when}");
         let mut world = sc.world().await;
         let before = sc.picture(&world, Against::Before).await;
         let Some(inner) = sc.plan(&world).await else {
-            problems.push(format!("{case}: nothing to do"));
-            continue;
+            return vec![format!("{case}: nothing to do")];
         };
+        let mut problems = Problems::new();
         let state = Progress::start(Inject { inner, injected: (n - 1, Fault::After) });
         match crash_and_resume(sc, &mut world, state, crash).await {
             Ok(SagaOutcome::Unwound { .. }) => {}
@@ -394,8 +401,9 @@ pub async fn unwind_crashes_resume_to_before<Sc: Scenario>(sc: &Sc) -> Problems 
         if after != before {
             problems.push(format!("{case} left a trace:\n{}", diff(&before, &after)));
         }
-    }
-    problems
+        problems
+    }))
+    .await
 }
 
 /// Fail with every problem found, one paragraph each.
