@@ -371,7 +371,16 @@ impl ServerCreate {
             }
             7 => {
                 let pod = self.pod(app).await?;
-                app.unmaterialize_ports(&pod, &self.project_id, &self.top_id).await
+                let networks = app
+                    .networks_of_server(&self.project_id, &self.top_id)
+                    .await
+                    .map_err(store_err)?;
+                app.unmaterialize_ports(&pod, &self.project_id, &self.top_id).await?;
+                // As when a server is deleted: the copies of its networks go
+                // from the pod if no other port needs them, and so do the
+                // shadows other pods' ports got there when it was bound.
+                app.sync_shadows_best_effort(networks).await;
+                Ok(())
             }
             8 => {
                 let pod = self.pod(app).await?;
