@@ -7,7 +7,9 @@
 //! dying during the unwind is finished by a new one. Deletes are not undone
 //! (once a pod was asked, only going forward is consistent): a delete that
 //! fails at any step and is then retried by its caller reaches the world of
-//! a delete that never failed.
+//! a delete that never failed. Last, where no step boundary reaches: a pod
+//! failing once inside a step pauses the saga, and the job runner's next
+//! attempt ends as an uninterrupted run, or an API call's unwind as before.
 //!
 //! Every run has a fresh world; pictures compare labels, not IDs (see
 //! `saga_world/picture.rs`, and the last tests here: the picture is not blind).
@@ -23,9 +25,10 @@ use tricircle_core::compute::server_create::ServerCreate;
 use tricircle_core::compute::server_group_copies::GroupCopyDelete;
 use tricircle_core::compute::servers::ServerDelete;
 use tricircle_core::volumes::create::{VolumeCreate, VolumeDelete};
-use tricircle_jobs::saga::testing::{self, Against, Scenario, assert_none};
+use tricircle_jobs::saga::testing::{self, Against, Recorder, Scenario, assert_none};
 use tricircle_jobs::{Journal, Progress, Saga, SagaOutcome, StepFuture, execute};
 use tricircle_pod_client::{PodRequest, ServiceType};
+use tricircle_sim_pod::FaultRule;
 
 /// The API's answer to a plan, with "not found" as nothing left to do.
 fn planned<S>(r: tricircle_common::Result<S>) -> Option<S> {
@@ -121,6 +124,27 @@ impl SagaCase for DeleteServer {
 
     async fn plan(&self, w: &SagaWorld) -> Option<ServerDelete> {
         planned(w.w.app.server_delete_plan(&w.w.demo, w.id("vm")).await.map(|(s, _)| s))
+    }
+}
+
+/// A server booted from a volume its pod deletes with it: deleting the
+/// server forgets the volume once the pod says it is gone.
+struct DeleteServerAndItsVolume;
+
+impl SagaCase for DeleteServerAndItsVolume {
+    type Saga = ServerDelete;
+    const PODS: usize = 1;
+
+    async fn setup(&self, w: &mut SagaWorld) {
+        w.volume("root", "az1", true).await;
+        let mappings = json!([{"boot_index": 0, "uuid": w.id("root"), "source_type": "volume",
+                               "delete_on_termination": true}]);
+        let id = w.w.create(w.volume_boot("vm", mappings)).await.unwrap();
+        w.ids.insert("vm", id);
+    }
+
+    async fn plan(&self, w: &SagaWorld) -> Option<ServerDelete> {
+        DeleteServer.plan(w).await
     }
 }
 
@@ -227,6 +251,20 @@ async fn server_delete_resumes_after_a_crash_at_any_step() {
 }
 
 #[tokio::test]
+async fn server_delete_with_its_volume_failing_at_any_step_then_retried_is_as_if_it_never_failed() {
+    let problems =
+        testing::failures_then_retry_reach_uninterrupted(&InPods(DeleteServerAndItsVolume)).await;
+    assert_none("server delete with its volume", problems);
+}
+
+#[tokio::test]
+async fn server_delete_with_its_volume_resumes_after_a_crash_at_any_step() {
+    let problems =
+        testing::crashes_resume_to_uninterrupted(&InPods(DeleteServerAndItsVolume)).await;
+    assert_none("server delete with its volume", problems);
+}
+
+#[tokio::test]
 async fn volume_delete_failing_at_any_step_then_retried_is_as_if_it_never_failed() {
     let problems = testing::failures_then_retry_reach_uninterrupted(&InPods(DeleteVolume)).await;
     assert_none("volume delete", problems);
@@ -326,4 +364,42 @@ async fn the_picture_tells_worlds_alike_from_one_with_a_twin() {
     let twins = pictures[2].lines("volume.volumes");
     assert_eq!(twins.len(), 2, "{twins:#?}");
     assert!(twins.iter().all(|t| t.contains(r#""name":"<volume v>""#)), "{twins:#?}");
+}
+
+/// Run a fresh plan of the saga in `w` with every pod failing `op` once
+/// (a 500): the saga pauses there. Returns the progress it saved, as the
+/// job row would hold it.
+async fn paused_by<C: SagaCase>(sc: &InPods<C>, w: &SagaWorld, op: &str) -> Progress<C::Saga> {
+    for pod in &w.w.pods {
+        pod.control().add_fault(FaultRule { count: Some(1), ..FaultRule::error(op, 500) });
+    }
+    let recorder = Recorder::default();
+    let mut p = Progress::start(sc.plan(w).await.unwrap());
+    let outcome = execute(sc.ctx(w), &mut p, &Journal::Log(&recorder)).await.unwrap();
+    assert!(matches!(outcome, SagaOutcome::Paused { .. }), "{op}: {outcome:?}");
+    serde_json::from_value(recorder.last().unwrap()).unwrap()
+}
+
+/// A picture of a world where the saga ran to its end, undisturbed.
+async fn uninterrupted<C: SagaCase>(sc: &InPods<C>) -> saga_world::Picture {
+    let w = sc.world().await;
+    let mut p = Progress::start(sc.plan(&w).await.unwrap());
+    assert_eq!(execute(sc.ctx(&w), &mut p, &Journal::None).await.unwrap(), SagaOutcome::Done);
+    picture(&w.w, Against::Uninterrupted).await
+}
+
+/// The pod fails once while the gateway waits for the server's volume to
+/// go: the saga pauses, and the job runner's next attempt, from the saved
+/// progress, must still forget the volume, though by then the server is
+/// gone from the pod and cannot say which volumes it had.
+#[tokio::test]
+async fn server_delete_paused_while_its_volume_goes_forgets_it_when_resumed() {
+    let sc = InPods(DeleteServerAndItsVolume);
+    let reference = uninterrupted(&sc).await;
+    let mut w = sc.world().await;
+    let mut saved = paused_by(&sc, &w, "volume.volume_show").await;
+    sc.restart(&mut w);
+    assert_eq!(execute(sc.ctx(&w), &mut saved, &Journal::None).await.unwrap(), SagaOutcome::Done);
+    let after = picture(&w.w, Against::Uninterrupted).await;
+    assert!(after == reference, "{}", testing::diff(&reference, &after));
 }

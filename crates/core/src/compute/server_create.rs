@@ -25,8 +25,8 @@ use super::boot_source::{BootDevice, DeviceKind, bottom_mappings};
 pub use super::inline_saga::{UNWINDING, inline_owner};
 use super::placement::{GroupNeeds, PlacementNeeds};
 use super::project_of;
-pub(crate) use super::server_bottom::delete_bottom_server;
 pub use super::server_bottom::find_bottom_server;
+pub(crate) use super::server_bottom::{delete_bottom_server, volumes_deleted_with_server};
 use super::server_bottom::{session_err, step_err, store_err};
 use super::server_groups::{AFFINITY, live};
 use super::translate::{ServerFacts, metadata_key};
@@ -384,7 +384,9 @@ impl ServerCreate {
             }
             8 => {
                 let pod = self.pod(app).await?;
-                delete_bottom_server(app, &pod, &self.project_id, &self.top_id).await?;
+                let doomed =
+                    volumes_deleted_with_server(app, &pod, &self.project_id, &self.top_id).await?;
+                delete_bottom_server(app, &pod, &self.project_id, &self.top_id, &doomed).await?;
                 if let Some(r) = app
                     .store
                     .routing_find(&self.top_id, "server", pod.pod_id)
