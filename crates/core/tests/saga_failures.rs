@@ -403,3 +403,28 @@ async fn server_delete_paused_while_its_volume_goes_forgets_it_when_resumed() {
     let after = picture(&w.w, Against::Uninterrupted).await;
     assert!(after == reference, "{}", testing::diff(&reference, &after));
 }
+
+/// The pod fails once to take the image's bytes while the image is copied
+/// for a volume: the job runner's retry makes one finished copy (not a
+/// second beside a queued one), and an API call, which unwinds at once,
+/// leaves no queued copy behind.
+#[tokio::test]
+async fn an_image_copy_that_fails_half_way_is_not_left_in_the_pod() {
+    let sc = InPods(VolumeFromImage);
+    let reference = uninterrupted(&sc).await;
+    let mut w = sc.world().await;
+    let mut saved = paused_by(&sc, &w, "image.image_upload").await;
+    sc.restart(&mut w);
+    assert_eq!(execute(sc.ctx(&w), &mut saved, &Journal::None).await.unwrap(), SagaOutcome::Done);
+    let after = picture(&w.w, Against::Uninterrupted).await;
+    assert!(after == reference, "resumed: {}", testing::diff(&reference, &after));
+
+    let w = sc.world().await;
+    let before = picture(&w.w, Against::Before).await;
+    let mut progress = paused_by(&sc, &w, "image.image_upload").await;
+    progress.abandon("an API call does not wait");
+    let outcome = execute(sc.ctx(&w), &mut progress, &Journal::None).await.unwrap();
+    assert!(matches!(outcome, SagaOutcome::Unwound { .. }), "{outcome:?}");
+    let after = picture(&w.w, Against::Before).await;
+    assert!(after == before, "unwound: {}", testing::diff(&before, &after));
+}
