@@ -53,7 +53,8 @@ impl<C: SagaCase> Scenario for InPods<C> {
     type Picture = Picture;
 
     async fn world(&self) -> SagaWorld {
-        let mut w = SagaWorld { w: common::world(C::PODS).await, ids: HashMap::new() };
+        let w = common::world_without_identity(C::PODS).await;
+        let mut w = SagaWorld { w, ids: HashMap::new() };
         self.0.setup(&mut w).await;
         w
     }
@@ -66,7 +67,8 @@ impl<C: SagaCase> Scenario for InPods<C> {
     async fn picture(&self, w: &SagaWorld, against: Against) -> Picture {
         picture(&w.w, against).await
     }
-    /// A new process: the same database, pods and key, no memory.
+    /// A new process: the same database, pods and key (`common`'s),
+    /// nothing in memory.
     fn restart(&self, w: &mut SagaWorld) {
         let app = &w.w.app;
         w.w.app =

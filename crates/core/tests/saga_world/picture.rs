@@ -39,6 +39,7 @@ fn kept_in_pod(collection: &str, object: &Value) -> bool {
     KEPT_IN_PODS.iter().any(|k| collection.starts_with(k))
         && (collection != "image.images" || object["status"] == "active")
 }
+
 /// Their routings at the top, once complete: one still without the pod's
 /// ID is a copy left half-made, and counts.
 const KEPT_ROUTINGS: &[&str] = &["project", "flavor", "image", "server_group", "security_group"];
@@ -72,13 +73,13 @@ impl Picture {
     }
 }
 
+/// The picture of `w`, to compare `against` the world before a saga (what
+/// sagas keep on purpose left out) or after an uninterrupted run.
 pub async fn picture(w: &World, against: Against) -> Picture {
     let raw = Raw::read(w).await;
     let labels = Labels::of(&raw);
     let mut lines = Vec::new();
-    for (what, v) in raw.top {
-        let complete = v[1].is_string();
-        let kept = complete && KEPT_ROUTINGS.iter().any(|k| what == format!("routing {k}"));
+    for (what, v, kept) in raw.top {
         if against == Against::Before && kept {
             continue;
         }
@@ -99,8 +100,8 @@ pub async fn picture(w: &World, against: Against) -> Picture {
 
 /// Everything read, IDs still in.
 struct Raw {
-    /// (what, value): `resource server`, `routing port`, `net port`, ...
-    top: Vec<(String, Value)>,
+    /// (what, value, kept on purpose): `resource server`, `routing port`, ...
+    top: Vec<(String, Value, bool)>,
     /// Each pod's region and state.
     pods: Vec<(String, Value)>,
     /// The top's IDs with the label of each.
@@ -121,18 +122,26 @@ impl Raw {
                 let summary: Value = serde_json::from_str(&r.summary).unwrap_or(Value::Null);
                 let v = serde_json::json!({"id": r.id, "project": r.project_id, "user": r.user_id,
                     "pod": r.pod_id, "name": r.name, "status": r.status, "summary": summary});
-                top.push((format!("resource {t}"), v));
+                top.push((format!("resource {t}"), v, false));
             }
         }
         let all = RoutingFilter::default();
         for r in store.routing_list(&all, &Page { limit: 100_000, marker: None }).await.unwrap() {
-            // The pod's ID second: `picture` reads it there.
+            let kept = r.bottom_id.is_some() && KEPT_ROUTINGS.contains(&r.resource_type.as_str());
             let v = serde_json::json!([r.top_id, r.bottom_id, r.pod_id.to_string(), r.project_id]);
-            top.push((format!("routing {}", r.resource_type), v));
+            top.push((format!("routing {}", r.resource_type), v, kept));
         }
-        let kinds = ["network", "subnet", "port", "security_group", "security_group_rule"];
+        let kinds = [
+            "network",
+            "subnet",
+            "port",
+            "security_group",
+            "security_group_rule",
+            "router",
+            "floatingip",
+        ];
         let mut subnets = Vec::new();
-        for kind in kinds.into_iter().chain(["router", "floatingip"]) {
+        for kind in kinds {
             for o in store.net_object_list(kind, &NetFilter::default()).await.unwrap() {
                 let body: Value = serde_json::from_str(&o.body).unwrap();
                 let label = format!("<{kind} {}>", body["name"].as_str().unwrap_or_default());
@@ -143,11 +152,15 @@ impl Raw {
                 if kind == "subnet" {
                     subnets.push(o.id.clone());
                 }
-                top.push((format!("net {kind}"), body));
+                top.push((format!("net {kind}"), body, false));
             }
         }
         for a in store.net_allocations_in(&subnets).await.unwrap() {
-            top.push(("ip".into(), serde_json::json!([a.subnet_id, a.ip_address, a.port_id])));
+            top.push((
+                "ip".into(),
+                serde_json::json!([a.subnet_id, a.ip_address, a.port_id]),
+                false,
+            ));
         }
         for i in store.image_list().await.unwrap() {
             top_labels.push((i.id.clone(), format!("<image {}>", i.name.unwrap_or_default())));
@@ -158,7 +171,7 @@ impl Raw {
         }
         let ids: Vec<String> = groups.into_iter().map(|g| g.id).collect();
         for m in store.server_group_members(&ids).await.unwrap() {
-            top.push(("member".into(), serde_json::json!([m.group_id, m.server_id])));
+            top.push(("member".into(), serde_json::json!([m.group_id, m.server_id]), false));
         }
         let mut pods = Vec::new();
         for (i, pod) in w.pods.iter().enumerate() {
