@@ -348,8 +348,8 @@ async fn the_picture_tells_worlds_alike_from_one_with_a_twin() {
         let mut p = Progress::start(sc.plan(&w).await.unwrap());
         assert_eq!(execute(sc.ctx(&w), &mut p, &Journal::None).await.unwrap(), SagaOutcome::Done);
         if twin {
-            // A second volume in the pod named after the same top ID, as
-            // a create that did not look for an earlier attempt's makes.
+            // A second volume in the pod named after the same top ID, as a
+            // create would make that did not look for an earlier attempt's.
             let pod = w.w.app.store().pod_list().await.unwrap().pop().unwrap();
             let s = w.w.app.pod_project_session(&pod, "demo-project").await.unwrap();
             let body = json!({"volume": {"name": p.state.top_id, "size": 1}});
