@@ -439,7 +439,7 @@ async fn run(
     // of another process finishes them, with no caller token anywhere.
     let mut jobs = Vec::new();
     for (top, project) in [(&id, &demo_project), (&other_id, &other_project)] {
-        let state = ServerDelete { top_id: top.clone(), project_id: project.clone(), pod_id };
+        let state = ServerDelete::new(top.clone(), project.clone(), pod_id);
         jobs.push(crashed_saga(&db.store, kinds::SERVER_DELETE.name, project, state).await);
     }
     tokio::time::sleep(Duration::from_millis(400)).await;

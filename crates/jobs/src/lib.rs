@@ -12,4 +12,4 @@ pub mod saga;
 
 pub use kinds::{JobKind, KINDS, resource_key};
 pub use runner::{JobFailure, JobFuture, JobHandler, Runner, RunnerConfig};
-pub use saga::{Journal, Progress, Saga, SagaOutcome, StepError, StepFuture, execute};
+pub use saga::{Journal, Progress, ProgressLog, Saga, SagaOutcome, StepError, StepFuture, execute};

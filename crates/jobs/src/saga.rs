@@ -10,7 +10,9 @@
 //! Idempotence is the steps' job: a step looks for the result of an
 //! earlier attempt (by a name or tag derived from the top ID) before it
 //! creates anything, and an undo of something already gone succeeds.
-//! [`testing`] checks both properties for any saga.
+//! [`testing`] checks both properties for any saga, and that a failure
+//! or a crash at any step leaves the world as it was or as a run that
+//! never stopped would.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -101,23 +103,37 @@ pub enum SagaOutcome {
     UndoFailed { error: StepError },
 }
 
-/// Where progress goes: the job row held under lease by `owner`, or nowhere
-/// (tests of the saga logic alone).
+/// Where progress goes: the job row held under lease by `owner`, a log of
+/// one's own (tests that record each save, or stop as a killed process
+/// would: [`testing::Recorder`]), or nowhere (tests of the saga logic alone).
 pub enum Journal<'a> {
     Job { store: &'a Store, job: JobId, owner: &'a str },
+    Log(&'a dyn ProgressLog),
     None,
+}
+
+/// Somewhere else to keep a saga's progress, as the JSON a job row would hold.
+pub trait ProgressLog: Send + Sync {
+    /// Keep `progress`; an error stops the saga as a database error would.
+    fn save(&self, progress: serde_json::Value) -> Result<(), StoreError>;
 }
 
 impl Journal<'_> {
     /// Record `p` (also before the first step, so a crash at once leaves a
     /// resumable job).
     pub async fn save<S: Serialize>(&self, p: &Progress<S>) -> Result<(), StoreError> {
-        if let Journal::Job { store, job, owner } = self {
-            let value = serde_json::to_value(p)
-                .map_err(|e| StoreError::State(format!("saga state does not serialise: {e}")))?;
-            if !store.job_save_progress(*job, owner, &value).await? {
-                return Err(StoreError::State("the job's lease was lost".into()));
+        let value = || {
+            serde_json::to_value(p)
+                .map_err(|e| StoreError::State(format!("saga state does not serialise: {e}")))
+        };
+        match self {
+            Journal::Job { store, job, owner } => {
+                if !store.job_save_progress(*job, owner, &value()?).await? {
+                    return Err(StoreError::State("the job's lease was lost".into()));
+                }
             }
+            Journal::Log(log) => log.save(value()?)?,
+            Journal::None => {}
         }
         Ok(())
     }
@@ -223,46 +239,4 @@ where
     }
 }
 
-/// Property checks for any saga, in the spirit of omicron's saga test
-/// helpers: every step can be run twice, and a failure injected at any
-/// step unwinds to a clean slate.
-pub mod testing {
-    use super::*;
-
-    /// Run every step twice in a row (the second run must find the first's
-    /// work and succeed without duplicating it), then return the state.
-    pub async fn run_each_step_twice<S: Saga + Clone>(
-        ctx: &S::Ctx,
-        mut state: S,
-    ) -> Result<S, StepError> {
-        for step in 0..S::STEPS.len() {
-            state.run(ctx, step).await?;
-            state.run(ctx, step).await.map_err(|e| StepError {
-                message: format!("step {} is not idempotent: {}", S::STEPS[step], e.message),
-                ..e
-            })?;
-        }
-        Ok(state)
-    }
-
-    /// Run steps `0..=fail_at` (the last one's work done, then "failing"),
-    /// then unwind with every undo run twice. Returns the final state; the
-    /// caller checks the world is as before (nothing left in any pod).
-    pub async fn fail_at_step_and_unwind<S: Saga + Clone>(
-        ctx: &S::Ctx,
-        mut state: S,
-        fail_at: usize,
-    ) -> Result<S, StepError> {
-        for step in 0..=fail_at {
-            state.run(ctx, step).await?;
-        }
-        for step in (0..=fail_at).rev() {
-            state.undo(ctx, step).await?;
-            state.undo(ctx, step).await.map_err(|e| StepError {
-                message: format!("undo of {} is not idempotent: {}", S::STEPS[step], e.message),
-                ..e
-            })?;
-        }
-        Ok(state)
-    }
-}
+pub mod testing;

@@ -1,13 +1,15 @@
 //! The saga executor: forward, unwinding at every step, pausing on a
 //! retryable failure, resuming from the progress saved in the job row, and
-//! finishing an interrupted unwind.
+//! finishing an interrupted unwind; the failure and crash checks of
+//! `saga::testing` pass a sound saga and catch a broken undo and a step
+//! that makes a twin when it runs again.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
-use tricircle_jobs::saga::testing;
+use tricircle_jobs::saga::testing::{self, Against, Scenario};
 use tricircle_jobs::{Journal, Progress, Saga, SagaOutcome, StepError, StepFuture, execute};
 use tricircle_store::{NewJob, Store, backend_tests, now};
 
@@ -58,11 +60,26 @@ impl World {
 struct Build {
     top_id: String,
     made: Vec<String>,
+    #[serde(default)]
+    flaw: Option<Flaw>,
+}
+
+/// A deliberate bug, for the checks to catch.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+enum Flaw {
+    /// The undo of this step leaves what the step made.
+    UndoForgets(usize),
+    /// This step makes a new thing each time it runs, without looking for
+    /// an earlier attempt's.
+    Twins(usize),
 }
 
 impl Build {
     fn new(top_id: &str) -> Self {
-        Build { top_id: top_id.into(), made: Vec::new() }
+        Build { top_id: top_id.into(), made: Vec::new(), flaw: None }
+    }
+    fn flawed(flaw: Flaw) -> Self {
+        Build { flaw: Some(flaw), ..Build::new("s") }
     }
     fn name(&self, step: usize) -> String {
         format!("{}-{}", self.top_id, Self::STEPS[step])
@@ -76,7 +93,11 @@ impl Saga for Build {
 
     fn run<'a>(&'a mut self, ctx: &'a World, step: usize) -> StepFuture<'a> {
         Box::pin(async move {
-            let name = self.name(step);
+            let mut name = self.name(step);
+            if self.flaw == Some(Flaw::Twins(step)) {
+                let n = things(ctx).iter().filter(|t| t.starts_with(&name)).count();
+                name = format!("{name}#{n}");
+            }
             ctx.create(&name)?;
             if !self.made.contains(&name) {
                 self.made.push(name);
@@ -87,9 +108,16 @@ impl Saga for Build {
 
     fn undo<'a>(&'a mut self, ctx: &'a World, step: usize) -> StepFuture<'a> {
         Box::pin(async move {
+            if self.flaw == Some(Flaw::UndoForgets(step)) {
+                return Ok(());
+            }
+            // By name: a create that failed half-way made it all the same.
             let name = self.name(step);
             ctx.delete(&name)?;
-            self.made.retain(|m| m != &name);
+            for twin in self.made.iter().filter(|m| m.starts_with(&format!("{name}#"))) {
+                ctx.delete(twin)?;
+            }
+            self.made.retain(|m| !m.starts_with(&name));
             Ok(())
         })
     }
@@ -128,6 +156,75 @@ async fn steps_are_idempotent_and_unwind_cleanly() {
         testing::fail_at_step_and_unwind(&w, Build::new("u"), fail_at).await.unwrap();
         assert!(things(&w).is_empty(), "fail at {fail_at}");
     }
+}
+
+/// A fresh toy world per run; the picture is the things that exist.
+struct Toy(Build);
+
+impl Scenario for Toy {
+    type Saga = Build;
+    type World = World;
+    type Picture = Vec<String>;
+
+    async fn world(&self) -> World {
+        World::default()
+    }
+    fn ctx<'w>(&self, world: &'w World) -> &'w World {
+        world
+    }
+    async fn plan(&self, _: &World) -> Option<Build> {
+        Some(self.0.clone())
+    }
+    async fn picture(&self, world: &World, _: Against) -> Vec<String> {
+        things(world)
+    }
+}
+
+/// The cases a check reported, without their details.
+fn cases(problems: &[String]) -> Vec<&str> {
+    problems.iter().map(|p| p.split([':', '\n']).next().unwrap_or_default()).collect()
+}
+
+#[tokio::test]
+async fn the_checks_pass_a_sound_saga() {
+    let toy = Toy(Build::new("s"));
+    assert_eq!(testing::failures_unwind_to_before(&toy).await, Vec::<String>::new());
+    assert_eq!(testing::unwind_crashes_resume_to_before(&toy).await, Vec::<String>::new());
+    assert_eq!(testing::crashes_resume_to_uninterrupted(&toy).await, Vec::<String>::new());
+    assert_eq!(testing::failures_then_retry_reach_uninterrupted(&toy).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_checks_catch_an_undo_that_leaves_something() {
+    let toy = Toy(Build::flawed(Flaw::UndoForgets(1)));
+    let problems = testing::failures_unwind_to_before(&toy).await;
+    // Failing before the port step made anything leaves nothing to forget.
+    assert_eq!(
+        cases(&problems),
+        [
+            "build.port failing After left a trace",
+            "build.server failing Before left a trace",
+            "build.server failing After left a trace"
+        ]
+    );
+    assert!(problems.iter().all(|p| p.ends_with("+ \"s-port\",")), "{problems:#?}");
+    let problems = testing::unwind_crashes_resume_to_before(&toy).await;
+    assert_eq!(problems.len(), 7, "whenever it crashes: {problems:#?}");
+    // Going forward never calls an undo.
+    assert!(testing::crashes_resume_to_uninterrupted(&toy).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_checks_catch_a_step_that_makes_a_twin_when_run_again() {
+    let toy = Toy(Build::flawed(Flaw::Twins(1)));
+    let problems = testing::crashes_resume_to_uninterrupted(&toy).await;
+    // Only a crash before the port's progress was saved runs it again.
+    assert_eq!(
+        cases(&problems),
+        ["crash after build.port before its save differs from an uninterrupted run"]
+    );
+    assert!(problems[0].ends_with("+ \"s-port#1\","), "{problems:#?}");
+    assert!(testing::failures_unwind_to_before(&toy).await.is_empty());
 }
 
 async fn job(store: &Store) -> tricircle_store::Job {

@@ -87,34 +87,62 @@ pub async fn find_bottom_server(
         .map(str::to_string))
 }
 
+/// The pod's ID of the copy of server `top_id`: its routing's, else the
+/// one named after it, if any.
+async fn bottom_server(
+    app: &App,
+    session: &PodSession,
+    pod: &Pod,
+    top_id: &str,
+) -> Result<Option<String>, StepError> {
+    let routing = app.store.routing_find(top_id, "server", pod.pod_id).await.map_err(store_err)?;
+    match routing.and_then(|r| r.bottom_id) {
+        Some(b) => Ok(Some(b)),
+        None => find_bottom_server(session, top_id).await.map_err(|e| step_err(pod, e)),
+    }
+}
+
+/// The pod's IDs of the volumes its Nova deletes along with the copy of
+/// server `top_id` (`delete_on_termination`). None once the copy is gone:
+/// ask before deleting it, and keep the answer.
+pub(crate) async fn volumes_deleted_with_server(
+    app: &App,
+    pod: &Pod,
+    project_id: &str,
+    top_id: &str,
+) -> Result<Vec<String>, StepError> {
+    let session = app.pod_project_session(pod, project_id).await.map_err(session_err)?;
+    match bottom_server(app, &session, pod, top_id).await? {
+        Some(b) => volumes_deleted_with(&session, pod, &b).await,
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Ask the pod to delete the copy of server `top_id` (found by its routing,
 /// else by name); one already gone is fine. The top volumes the pod's Nova
-/// deletes with it (`delete_on_termination`) are forgotten once the pod
-/// says they are gone.
+/// deletes with it, `doomed` (see [`volumes_deleted_with_server`]), are
+/// forgotten once the pod says they are gone, also when an earlier attempt
+/// deleted the server already.
 pub(crate) async fn delete_bottom_server(
     app: &App,
     pod: &Pod,
     project_id: &str,
     top_id: &str,
+    doomed: &[String],
 ) -> Result<(), StepError> {
     let session = app.pod_project_session(pod, project_id).await.map_err(session_err)?;
-    let bottom = match app
-        .store
-        .routing_find(top_id, "server", pod.pod_id)
-        .await
-        .map_err(store_err)?
-        .and_then(|r| r.bottom_id)
-    {
-        Some(b) => Some(b),
-        None => find_bottom_server(&session, top_id).await.map_err(|e| step_err(pod, e))?,
-    };
-    let Some(b) = bottom else { return Ok(()) };
-    delete_server_in_pod(app, &session, pod, &b).await
+    if let Some(b) = bottom_server(app, &session, pod, top_id).await? {
+        delete_server_only(&session, pod, &b).await?;
+    }
+    for bottom_volume in doomed {
+        forget_when_gone(app, &session, pod, bottom_volume).await?;
+    }
+    Ok(())
 }
 
 /// Ask the pod to delete its server `b` (already gone is fine), then forget
-/// the top volumes its Nova deletes with it once they are gone. Also how
-/// the audit deletes an orphan server (as the pod's admin).
+/// the top volumes its Nova deletes with it once they are gone: how the
+/// audit deletes an orphan server (as the pod's admin).
 pub(crate) async fn delete_server_in_pod(
     app: &App,
     session: &PodSession,
@@ -122,16 +150,21 @@ pub(crate) async fn delete_server_in_pod(
     b: &str,
 ) -> Result<(), StepError> {
     let doomed = volumes_deleted_with(session, pod, b).await?;
+    delete_server_only(session, pod, b).await?;
+    for bottom_volume in &doomed {
+        forget_when_gone(app, session, pod, bottom_volume).await?;
+    }
+    Ok(())
+}
+
+/// One DELETE of bottom server `b`; already gone is fine.
+async fn delete_server_only(session: &PodSession, pod: &Pod, b: &str) -> Result<(), StepError> {
     let req =
         PodRequest::new(ServiceType::Compute, reqwest::Method::DELETE, format!("/servers/{b}"));
     match session.call(&req).await {
-        Ok(_) | Err(PodError::Service { status: 404, .. }) => {}
-        Err(e) => return Err(step_err(pod, e)),
+        Ok(_) | Err(PodError::Service { status: 404, .. }) => Ok(()),
+        Err(e) => Err(step_err(pod, e)),
     }
-    for bottom_volume in doomed {
-        forget_when_gone(app, session, pod, &bottom_volume).await?;
-    }
-    Ok(())
 }
 
 /// The pod's IDs of the volumes attached to bottom server `b` that its

@@ -25,8 +25,8 @@ use super::boot_source::{BootDevice, DeviceKind, bottom_mappings};
 pub use super::inline_saga::UNWINDING;
 use super::placement::{GroupNeeds, PlacementNeeds};
 use super::project_of;
-pub(crate) use super::server_bottom::delete_bottom_server;
 pub use super::server_bottom::find_bottom_server;
+pub(crate) use super::server_bottom::{delete_bottom_server, volumes_deleted_with_server};
 use super::server_bottom::{session_err, step_err, store_err};
 use super::server_groups::{AFFINITY, live};
 use super::translate::{ServerFacts, metadata_key};
@@ -371,11 +371,22 @@ impl ServerCreate {
             }
             7 => {
                 let pod = self.pod(app).await?;
-                app.unmaterialize_ports(&pod, &self.project_id, &self.top_id).await
+                let networks = app
+                    .networks_of_server(&self.project_id, &self.top_id)
+                    .await
+                    .map_err(store_err)?;
+                app.unmaterialize_ports(&pod, &self.project_id, &self.top_id).await?;
+                // As when a server is deleted: the copies of its networks go
+                // from the pod if no other port needs them, and so do the
+                // shadows other pods' ports got there when it was bound.
+                app.sync_networks_recorded(networks).await;
+                Ok(())
             }
             8 => {
                 let pod = self.pod(app).await?;
-                delete_bottom_server(app, &pod, &self.project_id, &self.top_id).await?;
+                let doomed =
+                    volumes_deleted_with_server(app, &pod, &self.project_id, &self.top_id).await?;
+                delete_bottom_server(app, &pod, &self.project_id, &self.top_id, &doomed).await?;
                 if let Some(r) = app
                     .store
                     .routing_find(&self.top_id, "server", pod.pod_id)
@@ -416,6 +427,25 @@ impl App {
         ctx: &RequestContext,
         spec: ServerSpec,
     ) -> Result<(Value, Option<String>)> {
+        let group_names: Vec<Value> = if spec.security_groups.is_empty() {
+            vec![json!({"name": "default"})]
+        } else {
+            spec.security_groups.iter().map(|g| json!({"name": g})).collect()
+        };
+        let (state, pod) = self.server_create_plan(ctx, spec).await?;
+        let project = state.project_id.clone();
+        let state = self.run_inline(&project, state, &pod).await?;
+        let view = json!({"id": state.top_id, "OS-DCF:diskConfig": "MANUAL", "security_groups": group_names});
+        Ok((view, state.admin_pass))
+    }
+
+    /// What [`Self::server_create`] runs: the request checked, the pod
+    /// chosen and the top ports claimed; the saga's first state and its pod.
+    pub async fn server_create_plan(
+        &self,
+        ctx: &RequestContext,
+        spec: ServerSpec,
+    ) -> Result<(ServerCreate, Pod)> {
         let project = project_of(ctx)?.to_string();
         let name = spec.name.trim().to_string();
         if name.is_empty() || name.len() > 255 {
@@ -480,11 +510,6 @@ impl App {
         let ports = self
             .claim_server_ports(ctx, &top_id, spec.networks.as_ref(), &spec.security_groups)
             .await?;
-        let group_names: Vec<Value> = if spec.security_groups.is_empty() {
-            vec![json!({"name": "default"})]
-        } else {
-            spec.security_groups.iter().map(|g| json!({"name": g})).collect()
-        };
         let state = ServerCreate {
             top_id,
             project_id: project.clone(),
@@ -508,8 +533,6 @@ impl App {
             bottom_group: None,
             ports,
         };
-        let state = self.run_inline(&project, state, &pod).await?;
-        let view = json!({"id": state.top_id, "OS-DCF:diskConfig": "MANUAL", "security_groups": group_names});
-        Ok((view, state.admin_pass))
+        Ok((state, pod))
     }
 }

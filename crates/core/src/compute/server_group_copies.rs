@@ -176,6 +176,19 @@ impl App {
 
     /// Delete the copy of `group` in every pod that has one.
     pub(crate) async fn server_group_copies_delete(&self, group: &ServerGroup) -> Result<()> {
+        for (state, pod) in self.server_group_copy_deletes(group).await? {
+            self.run_inline(&group.project_id, state, &pod).await?;
+        }
+        Ok(())
+    }
+
+    /// What deleting `group` runs before it forgets the group: a saga per
+    /// pod holding a copy, with that pod.
+    pub async fn server_group_copy_deletes(
+        &self,
+        group: &ServerGroup,
+    ) -> Result<Vec<(GroupCopyDelete, Pod)>> {
+        let mut out = Vec::new();
         for r in self.store.routing_list_for_top(&group.id, ROUTING_TYPE).await? {
             let Some(pod) = self.store.pod_get(r.pod_id).await? else { continue };
             let state = GroupCopyDelete {
@@ -183,9 +196,9 @@ impl App {
                 project_id: group.project_id.clone(),
                 pod_id: pod.pod_id,
             };
-            self.run_inline(&group.project_id, state, &pod).await?;
+            out.push((state, pod));
         }
-        Ok(())
+        Ok(out)
     }
 }
 

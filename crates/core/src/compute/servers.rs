@@ -9,7 +9,7 @@ use tricircle_jobs::{Saga, StepError, StepFuture};
 use tricircle_pod_client::{Microversion, PodError, PodRequest, ServiceType};
 use tricircle_store::{Pod, ResourceRow};
 
-use super::server_create::delete_bottom_server;
+use super::server_create::{delete_bottom_server, volumes_deleted_with_server};
 use super::translate::{ServerFacts, TopNames, server_to_top, unknown_view};
 use crate::App;
 use crate::pod_sessions::pod_error;
@@ -289,14 +289,20 @@ impl App {
 
     /// Delete a server (a saga, inline): the pod's copy, then the top's.
     pub async fn server_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        let (row, pod) = self.server_row(ctx, id).await?;
-        let state = ServerDelete {
-            top_id: row.id.clone(),
-            project_id: row.project_id.clone(),
-            pod_id: pod.pod_id,
-        };
-        self.run_inline(&row.project_id, state, &pod).await?;
+        let (state, pod) = self.server_delete_plan(ctx, id).await?;
+        let project = state.project_id.clone();
+        self.run_inline(&project, state, &pod).await?;
         Ok(())
+    }
+
+    /// What [`Self::server_delete`] runs: the saga's first state and its pod.
+    pub async fn server_delete_plan(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<(ServerDelete, Pod)> {
+        let (row, pod) = self.server_row(ctx, id).await?;
+        Ok((ServerDelete::new(row.id, row.project_id, pod.pod_id), pod))
     }
 }
 
@@ -340,17 +346,27 @@ impl App {
     }
 }
 
-/// Deleting a server: `bottom` (ask the pod to delete its copy; already gone
-/// is fine), `ports` (the pod's copies of its ports; its top ports deleted
-/// or unbound), then `forget` (the routing and the top's row).
+/// Deleting a server: `volumes` (which of its volumes the pod's Nova
+/// deletes with it: once the server is gone the pod cannot say), `bottom`
+/// (ask the pod to delete its copy, already gone is fine, then forget
+/// those volumes once they are gone), `ports` (the pod's copies of its
+/// ports; its top ports deleted or unbound), then `forget` (the routing and
+/// the top's row).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ServerDelete {
     pub top_id: String,
     pub project_id: String,
     pub pod_id: PodId,
+    /// The pod's IDs of the volumes deleted with it, once `volumes` ran.
+    #[serde(default)]
+    pub doomed: Option<Vec<String>>,
 }
 
 impl ServerDelete {
+    pub fn new(top_id: String, project_id: String, pod_id: PodId) -> Self {
+        ServerDelete { top_id, project_id, pod_id, doomed: None }
+    }
+
     async fn step(&mut self, app: &App, step: usize) -> std::result::Result<(), StepError> {
         let retry = |e: &dyn std::fmt::Display| StepError::retry(e.to_string());
         let pod = app
@@ -360,10 +376,26 @@ impl ServerDelete {
             .map_err(|e| retry(&e))?
             .ok_or_else(|| StepError::fatal("the pod was deleted"))?;
         match step {
-            0 => delete_bottom_server(app, &pod, &self.project_id, &self.top_id).await,
+            0 => {
+                let doomed =
+                    volumes_deleted_with_server(app, &pod, &self.project_id, &self.top_id).await?;
+                self.doomed = Some(doomed);
+                Ok(())
+            }
+            1 => {
+                let doomed = match &self.doomed {
+                    Some(d) => d.clone(),
+                    // Progress saved before this saga had `volumes`.
+                    None => {
+                        volumes_deleted_with_server(app, &pod, &self.project_id, &self.top_id)
+                            .await?
+                    }
+                };
+                delete_bottom_server(app, &pod, &self.project_id, &self.top_id, &doomed).await
+            }
             // The pod's copies of its ports, then the top ports themselves
             // (deleted when made for it, unbound otherwise).
-            1 => {
+            2 => {
                 let networks = app
                     .networks_of_server(&self.project_id, &self.top_id)
                     .await
@@ -394,7 +426,7 @@ impl ServerDelete {
 impl Saga for ServerDelete {
     type Ctx = App;
     const NAME: &'static str = "server_delete";
-    const STEPS: &'static [&'static str] = &["bottom", "ports", "forget"];
+    const STEPS: &'static [&'static str] = &["volumes", "bottom", "ports", "forget"];
     const FORWARD_ONLY: bool = true;
 
     fn run<'a>(&'a mut self, ctx: &'a App, step: usize) -> StepFuture<'a> {

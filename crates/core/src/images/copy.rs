@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tricircle_jobs::StepError;
-use tricircle_pod_client::{PodError, PodRequest, ServiceType};
-use tricircle_store::{NewRouting, Pod, RoutingPatch, StoreError};
+use tricircle_pod_client::{PodError, PodRequest, PodSession, ServiceType};
+use tricircle_store::{Image, NewRouting, Pod, RoutingPatch, StoreError};
 
 use crate::App;
 use crate::pod_sessions::pod_error;
@@ -103,7 +103,9 @@ impl App {
             StepError { message: pod_error(pod, e).to_string(), retryable }
         };
         let name = format!("tc-{image_id}");
-        // An earlier attempt may have left a finished copy.
+        // An earlier attempt may have left a finished copy, taken as it is,
+        // or unfinished ones (it failed or died half-way), deleted: this
+        // call holds the lock, so nobody is still filling them.
         let found: Value = session
             .call(
                 &PodRequest::get(ServiceType::Image, "/v2/images").with_query("name", name.clone()),
@@ -112,12 +114,15 @@ impl App {
             .map_err(perr)?
             .json()
             .map_err(perr)?;
-        if let Some(existing) = found["images"].as_array().and_then(|l| {
-            l.iter().find(|i| {
-                i["status"] == "active" && i["checksum"].as_str() == image.checksum.as_deref()
-            })
-        }) {
+        let earlier = found["images"].as_array().cloned().unwrap_or_default();
+        let finished = |i: &Value| {
+            i["status"] == "active" && i["checksum"].as_str() == image.checksum.as_deref()
+        };
+        if let Some(existing) = earlier.iter().find(|i| finished(i)) {
             return Ok(existing["id"].as_str().unwrap_or_default().to_string());
+        }
+        for unfinished in earlier.iter().filter_map(|i| i["id"].as_str()) {
+            delete_copy(&session, unfinished).await.map_err(perr)?;
         }
         let body = json!({
             "name": name,
@@ -137,7 +142,31 @@ impl App {
             .json()
             .map_err(perr)?;
         let bottom = created["id"].as_str().unwrap_or_default().to_string();
-        self.image_ensure_local(&image)
+        let filled = self.fill_copy(pod, &session, &image, &bottom).await;
+        if filled.is_err() {
+            // None is left queued in the pod: the next copy starts afresh.
+            if let Err(e) = delete_copy(&session, &bottom).await {
+                tracing::warn!(image = image_id, region = %pod.region_name, error = %e, "an unfinished image copy stays until the next copy");
+            }
+        }
+        filled.map(|()| bottom)
+    }
+
+    /// Upload the top image's bytes into its new copy `bottom` and check
+    /// the pod's checksum.
+    async fn fill_copy(
+        &self,
+        pod: &Pod,
+        session: &PodSession,
+        image: &Image,
+        bottom: &str,
+    ) -> Result<(), StepError> {
+        let image_id = image.id.as_str();
+        let perr = |e: PodError| {
+            let retryable = e.is_retryable();
+            StepError { message: pod_error(pod, e).to_string(), retryable }
+        };
+        self.image_ensure_local(image)
             .await
             .map_err(|e| StepError { retryable: e.status() == 503, message: e.to_string() })?;
         let data =
@@ -164,10 +193,23 @@ impl App {
                 "the copy of image {image_id} in region {} has checksum {}, not {}",
                 pod.region_name,
                 shown["checksum"],
-                image.checksum.unwrap_or_default()
+                image.checksum.clone().unwrap_or_default()
             )));
         }
         tracing::info!(image = image_id, region = %pod.region_name, bottom = %bottom, "image copied into pod");
-        Ok(bottom)
+        Ok(())
+    }
+}
+
+/// Delete a copy of an image in a pod; already gone is fine.
+async fn delete_copy(session: &PodSession, bottom: &str) -> Result<(), PodError> {
+    let req = PodRequest::new(
+        ServiceType::Image,
+        reqwest::Method::DELETE,
+        format!("/v2/images/{bottom}"),
+    );
+    match session.call(&req).await {
+        Ok(_) | Err(PodError::Service { status: 404, .. }) => Ok(()),
+        Err(e) => Err(e),
     }
 }

@@ -341,6 +341,20 @@ impl Saga for VolumeDelete {
 impl App {
     /// Create a volume: in the zone asked for, or next to its snapshot.
     pub async fn volume_create(&self, ctx: &RequestContext, spec: VolumeSpec) -> Result<Value> {
+        let (state, pod) = self.volume_create_plan(ctx, spec).await?;
+        let project = state.project_id.clone();
+        let done = self.run_inline(&project, state, &pod).await?;
+        Ok(json!({"id": done.top_id, "name": done.name, "size": done.size, "status": "creating",
+                  "availability_zone": pod.az_name, "description": done.description, "metadata": done.metadata}))
+    }
+
+    /// What [`Self::volume_create`] runs: the request checked and the pod
+    /// chosen; the saga's first state and its pod.
+    pub async fn volume_create_plan(
+        &self,
+        ctx: &RequestContext,
+        spec: VolumeSpec,
+    ) -> Result<(VolumeCreate, Pod)> {
         let project = crate::compute::project_of_pub(ctx)?.to_string();
         let image_id = spec.image_ref.filter(|i| !i.is_empty());
         if let Some(i) = &image_id {
@@ -383,8 +397,6 @@ impl App {
             bottom_snapshot: None,
             bottom_id: None,
         };
-        let done = self.run_inline(&project, state, &pod).await?;
-        Ok(json!({"id": done.top_id, "name": done.name, "size": done.size, "status": "creating",
-                  "availability_zone": pod.az_name, "description": done.description, "metadata": done.metadata}))
+        Ok((state, pod))
     }
 }

@@ -383,16 +383,27 @@ impl App {
     }
 
     pub async fn volume_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {
+        let (state, pod) = self.volume_delete_plan(ctx, id).await?;
+        let project = state.project_id.clone();
+        self.run_inline(&project, state, &pod).await?;
+        Ok(())
+    }
+
+    /// What [`Self::volume_delete`] runs: the saga's first state and its pod.
+    pub async fn volume_delete_plan(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<(create::VolumeDelete, Pod)> {
         let (row, pod) =
             self.placed(ctx, id, "volume").await?.ok_or_else(|| volume_not_found(id))?;
         let state = create::VolumeDelete {
-            top_id: row.id.clone(),
-            project_id: row.project_id.clone(),
+            top_id: row.id,
+            project_id: row.project_id,
             pod_id: pod.pod_id,
             resource_type: "volume".into(),
         };
-        self.run_inline(&row.project_id, state, &pod).await?;
-        Ok(())
+        Ok((state, pod))
     }
 }
 

@@ -43,6 +43,19 @@ pub fn ctx(user: &str, project: &str, roles: &[&str]) -> RequestContext {
 pub async fn world(n: usize) -> World {
     let db = TestDb::sqlite().await;
     let b = bootstrap(&db.store, "pw").await.unwrap();
+    let admin = ctx(&b.admin_user_id, &b.admin_project_id, &["admin", "member"]);
+    world_in(db, admin, n).await
+}
+
+/// [`world`] without the gateway's own identity service bootstrapped, for
+/// tests that never log in at the top and make many worlds: its password
+/// hash is half the time a world takes. The admin is only a context.
+pub async fn world_without_identity(n: usize) -> World {
+    let admin = ctx("admin-user", "admin-project", &["admin", "member"]);
+    world_in(TestDb::sqlite().await, admin, n).await
+}
+
+async fn world_in(db: TestDb, admin: RequestContext, n: usize) -> World {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::new(1000);
     settings.image_dir = dir.path().join("images");
@@ -50,7 +63,6 @@ pub async fn world(n: usize) -> World {
     settings.list_deadline = Duration::from_millis(800);
     settings.saga_retry_delay = Duration::ZERO;
     let app = App::new(db.store.clone(), SecretBox::from_key([3; 32]), settings);
-    let admin = ctx(&b.admin_user_id, &b.admin_project_id, &["admin", "member"]);
     let mut pods = Vec::new();
     for i in 1..=n {
         let pod =
