@@ -107,6 +107,35 @@ async fn an_inline_saga_keeps_its_lease_while_a_slow_pod_works() {
     );
 }
 
+#[tokio::test]
+async fn an_image_copy_that_died_half_way_does_not_block_later_boots() {
+    let w = world(1).await;
+    // What a process killed while copying the image into Pod1 used to leave:
+    // a routing without the pod's ID, which later boots waited on for good.
+    let pod = w.app.store().pod_list().await.unwrap().into_iter().find(|p| !p.is_top()).unwrap();
+    w.app
+        .store()
+        .routing_create(&tricircle_store::NewRouting {
+            top_id: w.image.clone(),
+            bottom_id: None,
+            pod_id: pod.pod_id,
+            project_id: "demo-project".into(),
+            resource_type: "image".into(),
+        })
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let a = w.create(w.spec("after-the-crash")).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20), "not stuck behind a dead lock");
+    let shown = w.app.server_show(&w.demo, &a, None).await.unwrap();
+    assert_ne!(shown["status"], "ERROR");
+    let images = common::objects(&w.pod_state(0), "image", "images");
+    assert_eq!(images.len(), 1, "one copy: {images:?}");
+    let routed = w.routings("image").await;
+    assert_eq!(routed.len(), 1);
+    assert!(routed[0].bottom_id.is_some(), "the stale row now says where the copy is");
+}
+
 /// Two gateway processes on one database, as `tricircle serve` twice would be.
 fn replicas(store: &Store) -> (App, App) {
     let mut settings = Settings::new(100);

@@ -102,6 +102,11 @@ pub async fn password_login_scoped(
     let bytes = resp.bytes().await.map_err(transport)?;
     if status != 201 && status != 200 {
         let (kind, message) = parse_fault(status, &bytes);
+        // A Keystone that is failing or overloaded may answer later; refused
+        // credentials will not.
+        if status >= 500 || status == 429 {
+            return Err(PodError::Service { status, kind, message, request_id: None });
+        }
         return Err(PodError::Auth(format!("HTTP {status} {kind}: {message}")));
     }
     let value = headers

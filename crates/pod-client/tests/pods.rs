@@ -160,6 +160,14 @@ async fn sim_pod_401_timeout_and_down() {
     pod.control().add_fault(FaultRule { count: Some(1), ..FaultRule::error("compute.*", 503) });
     let err = s.call(&PodRequest::get(ServiceType::Compute, "/flavors")).await.unwrap_err();
     assert!(matches!(err, PodError::Service { status: 503, .. }) && err.is_retryable(), "{err:?}");
+    // A Keystone that fails on login is worth trying again later (wrong
+    // credentials are not: see the contract).
+    let fresh = session(sim_credentials(&pod), "PodA", Duration::from_millis(400));
+    pod.control()
+        .add_fault(FaultRule { count: Some(1), ..FaultRule::error("identity.token_issue", 503) });
+    let err = fresh.call(&PodRequest::get(ServiceType::Compute, "/flavors")).await.unwrap_err();
+    assert!(matches!(err, PodError::Service { status: 503, .. }) && err.is_retryable(), "{err:?}");
+    fresh.call(&PodRequest::get(ServiceType::Compute, "/flavors")).await.unwrap();
     // A slow pod hits the per-call deadline.
     pod.control().set_latency(Duration::from_secs(2));
     let err = s.call(&PodRequest::get(ServiceType::Compute, "/flavors")).await.unwrap_err();

@@ -1,13 +1,11 @@
 //! Making a top image available in a pod: one copy per pod, even when
-//! several servers boot from it at once (the routing row is the lock), with
-//! the pod's checksum compared to the top's.
-
-use std::time::Duration;
+//! several servers boot from it at once on any replica (a turn per image and
+//! pod is the lock), with the pod's checksum compared to the top's.
 
 use serde_json::{Value, json};
 use tricircle_jobs::StepError;
 use tricircle_pod_client::{PodError, PodRequest, PodSession, ServiceType};
-use tricircle_store::{Image, NewRouting, Pod, RoutingPatch, StoreError};
+use tricircle_store::{Image, NewRouting, Pod, RoutingPatch};
 
 use crate::App;
 use crate::pod_sessions::pod_error;
@@ -26,51 +24,44 @@ impl App {
         image_id: &str,
         project_id: &str,
     ) -> Result<String, StepError> {
-        for _ in 0..600 {
-            match self.store.routing_find(image_id, "image", pod.pod_id).await.map_err(retry)? {
-                Some(r) if r.bottom_id.is_some() => return Ok(r.bottom_id.unwrap_or_default()),
-                // Another request is copying it: wait for it.
-                Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                None => {
-                    match self
-                        .store
-                        .routing_create(&NewRouting {
-                            top_id: image_id.into(),
-                            bottom_id: None,
-                            pod_id: pod.pod_id,
-                            project_id: project_id.into(),
-                            resource_type: "image".into(),
-                        })
-                        .await
-                    {
-                        Ok(r) => {
-                            let copied = self.copy_image(pod, image_id, project_id).await;
-                            return match copied {
-                                Ok(bottom) => {
-                                    let patch = RoutingPatch {
-                                        bottom_id: Some(Some(bottom.clone())),
-                                        ..Default::default()
-                                    };
-                                    self.store.routing_update(r.id, &patch).await.map_err(retry)?;
-                                    Ok(bottom)
-                                }
-                                Err(e) => {
-                                    // Release the lock so a later attempt copies again.
-                                    let _ = self.store.routing_delete(r.id).await;
-                                    Err(e)
-                                }
-                            };
-                        }
-                        Err(StoreError::Duplicate(_)) => continue,
-                        Err(e) => return Err(retry(e)),
-                    }
-                }
-            }
+        let copied =
+            |r: &Option<tricircle_store::Routing>| r.as_ref().and_then(|r| r.bottom_id.clone());
+        let routing =
+            self.store.routing_find(image_id, "image", pod.pod_id).await.map_err(retry)?;
+        if let Some(bottom) = copied(&routing) {
+            return Ok(bottom);
         }
-        Err(StepError::retry(format!(
-            "image {image_id} is still being copied to region {}",
-            pod.region_name
-        )))
+        // One copy at a time per image and pod, on every replica; a holder
+        // that died lets go when its lease runs out, and the next finds
+        // what it left by name (see `copy_image`).
+        let _turn = self
+            .turn(&format!("image-copy:{image_id}:{}", pod.pod_id))
+            .await
+            .map_err(|e| StepError::retry(e.to_string()))?;
+        let routing =
+            self.store.routing_find(image_id, "image", pod.pod_id).await.map_err(retry)?;
+        if let Some(bottom) = copied(&routing) {
+            return Ok(bottom);
+        }
+        let bottom = self.copy_image(pod, image_id, project_id).await?;
+        let patch = RoutingPatch { bottom_id: Some(Some(bottom.clone())), ..Default::default() };
+        match routing {
+            // Left without a pod ID by a copy that died (the old lock).
+            Some(r) => self.store.routing_update(r.id, &patch).await.map(|_| ()),
+            None => self
+                .store
+                .routing_create(&NewRouting {
+                    top_id: image_id.into(),
+                    bottom_id: Some(bottom.clone()),
+                    pod_id: pod.pod_id,
+                    project_id: project_id.into(),
+                    resource_type: "image".into(),
+                })
+                .await
+                .map(|_| ()),
+        }
+        .map_err(retry)?;
+        Ok(bottom)
     }
 
     async fn copy_image(
