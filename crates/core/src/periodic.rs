@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use tricircle_common::Result;
-use tricircle_store::now;
+use tricircle_store::{JobStatus, now};
 
 use crate::App;
 
@@ -20,6 +20,23 @@ pub struct PassReport {
 }
 
 impl App {
+    /// Publish how many jobs there are of each type and status (gauge
+    /// `tricircle_jobs{type,status}`), from the database every replica shares.
+    pub async fn publish_job_gauges(&self) -> Result<()> {
+        let counts = self.store.job_counts().await?;
+        for kind in tricircle_jobs::KINDS {
+            for status in JobStatus::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(t, s, _)| t == kind.name && *s == status)
+                    .map_or(0, |(_, _, n)| *n);
+                metrics::gauge!("tricircle_jobs", "type" => kind.name, "status" => status.as_str())
+                    .set(n as f64);
+            }
+        }
+        Ok(())
+    }
+
     /// Run the periodic pass unless another replica is running it (`None`).
     /// Each part's failure is logged and does not stop the others.
     pub async fn periodic_pass(&self, job_retention: Duration) -> Result<Option<PassReport>> {

@@ -124,6 +124,13 @@ impl Runner {
             self.store.job_give_up(job.id, &self.config.owner).await?;
             return Ok(Some(job));
         };
+        let label = match &outcome {
+            JobOutcome::Success => "success",
+            JobOutcome::Retry { .. } => "retry",
+            JobOutcome::Fail { .. } => "fail",
+        };
+        metrics::counter!("tricircle_job_runs_total", "type" => job.job_type.clone(), "outcome" => label)
+            .increment(1);
         span.in_scope(|| match &outcome {
             JobOutcome::Success => tracing::info!("job succeeded"),
             JobOutcome::Retry { at, error } => {

@@ -298,6 +298,24 @@ impl Store {
         Ok(true)
     }
 
+    /// How many jobs there are of each (type, status).
+    pub async fn job_counts(&self) -> StoreResult<Vec<(String, JobStatus, i64)>> {
+        let rows: Vec<(String, String, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT job_type, status, COUNT(*) FROM jobs GROUP BY job_type, status \
+                 ORDER BY job_type, status",
+            )
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter()
+            .map(|(t, s, n)| {
+                let status = s.parse().map_err(|_| StoreError::State(format!("job status {s}")))?;
+                Ok((t, status, n))
+            })
+            .collect()
+    }
+
     /// Delete finished jobs (`SUCCESS`, `FAIL`) that finished before `before`.
     pub async fn job_purge_finished(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let done = on_pool!(self, |pool| {

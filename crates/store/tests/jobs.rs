@@ -240,4 +240,14 @@ backend_tests! {
         let log = store.job_attempts(r.id).await.unwrap();
         assert_eq!(log.iter().map(|a| a.owner.as_str()).collect::<Vec<_>>(), ["api", "runner"]);
     }
+
+    async fn counts_by_type_and_status(store: &Store) {
+        store.job_enqueue(&job("pod_check", "a")).await.unwrap();
+        store.job_enqueue(&job("pod_check", "b")).await.unwrap();
+        let (s, _) = store.job_enqueue(&job("router_sync", "r")).await.unwrap();
+        let t0 = now();
+        store.job_claim_id(s.id, "r1", t0, t0 + Duration::seconds(30)).await.unwrap().unwrap();
+        let counts = store.job_counts().await.unwrap();
+        assert_eq!(counts, [("pod_check".to_string(), JobStatus::New, 2), ("router_sync".to_string(), JobStatus::Running, 1)]);
+    }
 }

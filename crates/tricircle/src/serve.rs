@@ -321,10 +321,15 @@ impl Gateway {
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => break,
-                        _ = tick.tick() => match app.periodic_pass(retention).await {
-                            Ok(Some(r)) => tracing::debug!(?r, "periodic pass done"),
-                            Ok(None) => {}
-                            Err(e) => tracing::warn!(error = %e, "periodic pass not run"),
+                        _ = tick.tick() => {
+                            match app.periodic_pass(retention).await {
+                                Ok(Some(r)) => tracing::debug!(?r, "periodic pass done"),
+                                Ok(None) => {}
+                                Err(e) => tracing::warn!(error = %e, "periodic pass not run"),
+                            }
+                            if let Err(e) = app.publish_job_gauges().await {
+                                tracing::debug!(error = %e, "job gauges not refreshed");
+                            }
                         }
                     }
                 }
