@@ -39,7 +39,11 @@ impl TestDb {
     }
 
     pub async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("temp dir");
+        // In memory when the machine has a tmpfs: each commit's sync to disk
+        // is most of a test's time otherwise, and nothing must survive.
+        let shm = std::path::Path::new("/dev/shm");
+        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }
+            .expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let options = ConnectOptions::default();
         let store = Store::connect(&url, &options).await.expect("open SQLite");
