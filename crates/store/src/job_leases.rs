@@ -169,13 +169,28 @@ impl Store {
         at: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Option<Job>> {
+        self.job_start_with_progress(new, owner, at, lease_until, &serde_json::json!({})).await
+    }
+
+    /// [`Store::job_start`] with the job's `progress` written in the same
+    /// statement: a saga's starting point, so a process that dies right
+    /// after recording the job leaves one the runner can resume (or unwind)
+    /// rather than one with nothing to go on.
+    pub async fn job_start_with_progress(
+        &self,
+        new: &NewJob,
+        owner: &str,
+        at: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        progress: &serde_json::Value,
+    ) -> StoreResult<Option<Job>> {
         let id = JobId::new();
         let inserted: Result<(), sqlx::Error> = on_pool!(self, |pool| async {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO jobs (id, job_type, resource_key, resource, project_id, status, \
                  attempts, next_attempt_at, lease_owner, lease_until, progress, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, 'RUNNING', 1, $6, $7, $8, '{}', $6, $6)",
+                 updated_at) VALUES ($1, $2, $3, $4, $5, 'RUNNING', 1, $6, $7, $8, $9, $6, $6)",
             )
             .bind(id.to_string())
             .bind(&new.job_type)
@@ -185,6 +200,7 @@ impl Store {
             .bind(at)
             .bind(owner)
             .bind(lease_until)
+            .bind(progress.to_string())
             .execute(&mut *tx)
             .await?;
             open_attempt!(tx, id.to_string(), owner, at, lease_until)?;

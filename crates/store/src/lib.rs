@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
 pub mod audits;
@@ -109,6 +109,16 @@ impl Store {
                 .map_err(|e| StoreError::Config(format!("invalid SQLite URL: {e}")))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
+                // In WAL mode NORMAL syncs the log at checkpoints, not at
+                // every commit: a commit survives the process being killed
+                // (the crash the job engine is built for), and only an OS
+                // crash or power cut can lose the last ones (never corrupt
+                // the file). FULL, the default, holds the write lock through
+                // an fsync per commit: on a busy disk writers queued behind
+                // it for the whole busy timeout and a burst of 70 requests
+                // got 500s ("database is locked") and 503s (no connection
+                // free within the acquire timeout).
+                .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             if let Some(dir) = opts.get_filename().parent()

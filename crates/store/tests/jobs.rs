@@ -217,6 +217,17 @@ backend_tests! {
             "one running job per resource");
         assert!(store.job_finish(started.id, "api", JobOutcome::Success).await.unwrap());
         assert_eq!(store.job_attempts(started.id).await.unwrap()[0].outcome.as_deref(), Some("SUCCESS"));
+        // A saga's starting point is recorded with the job: a process that
+        // dies at once leaves something the runner can resume.
+        let start = json!({"state": {"top_id": "s2"}, "done": 0, "unwinding": false});
+        let with = store
+            .job_start_with_progress(&job("server_create", "s2"), "api", t0, lease, &start)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((with.status, &with.progress), (JobStatus::Running, &start));
+        assert_eq!(store.job_get(with.id).await.unwrap().unwrap().progress, start);
+        assert!(store.job_finish(with.id, "api", JobOutcome::Success).await.unwrap());
 
         // A sync recorded as a safety net, due later, then done inline.
         let later = now() + Duration::seconds(60);

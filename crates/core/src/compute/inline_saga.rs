@@ -19,14 +19,28 @@ pub const UNWINDING: &str = "UNWINDING";
 /// (a second delete of one server) before answering 409.
 const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// A saga's job recorded as running in this process, its work not started
+/// yet (see [`App::begin_inline`]).
+pub(crate) struct BegunJob {
+    job: tricircle_store::Job,
+    key: String,
+}
+
 impl App {
-    /// Record `new` as running in this process, waiting (up to
-    /// [`BUSY_WAIT`]) while another job on the same resource runs.
-    async fn start_inline_job(&self, new: &NewJob) -> Result<tricircle_store::Job> {
+    /// Record `new` as running in this process with `progress` as its
+    /// saga's progress, waiting (up to [`BUSY_WAIT`]) while another job on
+    /// the same resource runs.
+    async fn start_inline_job(
+        &self,
+        new: &NewJob,
+        progress: &Value,
+    ) -> Result<tricircle_store::Job> {
         let deadline = tokio::time::Instant::now() + BUSY_WAIT;
         loop {
-            if let Some(job) =
-                self.store.job_start(new, self.owner(), now(), self.lease_end()).await?
+            if let Some(job) = self
+                .store
+                .job_start_with_progress(new, self.owner(), now(), self.lease_end(), progress)
+                .await?
             {
                 return Ok(job);
             }
@@ -40,16 +54,17 @@ impl App {
         }
     }
 
-    /// Run a saga inline under a job this process holds; on failure unwind
-    /// at once, so an API call either succeeds or leaves nothing behind
-    /// (when an undo cannot reach the pod, the job runner finishes it later).
-    pub(crate) async fn run_inline<S: Saga<Ctx = App> + Clone>(
+    /// Record the job of a saga about to run inline, with `progress` as
+    /// what the runner finds if this process dies before the saga saves its
+    /// own: [`Progress::start`] to go forward, or an abandoned start to
+    /// unwind what the caller does before [`App::run_begun`] (a server
+    /// create takes its ports in between; `record`'s undo gives them back).
+    pub(crate) async fn begin_inline<S: Saga>(
         &self,
         project: &str,
-        state: S,
-        pod: &Pod,
-    ) -> Result<S> {
-        let key = serde_json::to_value(&state)
+        progress: &Progress<S>,
+    ) -> Result<BegunJob> {
+        let key = serde_json::to_value(&progress.state)
             .ok()
             .and_then(|v| v.get("top_id").and_then(Value::as_str).map(str::to_string))
             .unwrap_or_default();
@@ -59,7 +74,42 @@ impl App {
             resource: json!({"id": key}),
             project_id: project.into(),
         };
-        let job = self.start_inline_job(&new).await?;
+        let progress = serde_json::to_value(progress)
+            .map_err(|e| Error::internal(format!("saga state does not serialise: {e}")))?;
+        let job = self.start_inline_job(&new, &progress).await?;
+        Ok(BegunJob { job, key })
+    }
+
+    /// The caller of [`App::begin_inline`] gave up before the saga ran (the
+    /// request was refused): the job ends as failed, with the reason.
+    pub(crate) async fn abandon_begun(&self, begun: BegunJob, why: &Error) {
+        let outcome = tricircle_store::JobOutcome::Fail { error: format!("refused: {why}") };
+        if let Err(e) = self.store.job_finish(begun.job.id, self.owner(), outcome).await {
+            tracing::warn!(job_id = %begun.job.id, error = %e, "a refused request's job stays for the runner to unwind");
+        }
+    }
+
+    /// Run a saga inline under a job this process holds; on failure unwind
+    /// at once, so an API call either succeeds or leaves nothing behind
+    /// (when an undo cannot reach the pod, the job runner finishes it later).
+    pub(crate) async fn run_inline<S: Saga<Ctx = App> + Clone>(
+        &self,
+        project: &str,
+        state: S,
+        pod: &Pod,
+    ) -> Result<S> {
+        let begun = self.begin_inline(project, &Progress::start(state.clone())).await?;
+        self.run_begun(begun, state, pod).await
+    }
+
+    /// Run a saga from its start under the job [`App::begin_inline`] recorded.
+    pub(crate) async fn run_begun<S: Saga<Ctx = App> + Clone>(
+        &self,
+        begun: BegunJob,
+        state: S,
+        pod: &Pod,
+    ) -> Result<S> {
+        let BegunJob { job, key } = begun;
         let owner = self.owner().to_string();
         let journal = Journal::Job { store: &self.store, job: job.id, owner: &owner };
         let mut progress = Progress::start(state);

@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tricircle_common::{Error, PodId, RequestContext, Result};
-use tricircle_jobs::{Saga, StepError, StepFuture};
+use tricircle_jobs::{Progress, Saga, StepError, StepFuture};
 use tricircle_pod_client::{Microversion, PodError, PodRequest, ServiceType};
 use tricircle_store::{NewRouting, Pod, ResourceRow, StoreError, now};
 
@@ -432,16 +432,52 @@ impl App {
         } else {
             spec.security_groups.iter().map(|g| json!({"name": g})).collect()
         };
-        let (state, pod) = self.server_create_plan(ctx, spec).await?;
+        let security_groups = spec.security_groups.clone();
+        let (state, pod) = self.server_create_unclaimed(ctx, spec).await?;
         let project = state.project_id.clone();
-        let state = self.run_inline(&project, state, &pod).await?;
+        // The job is recorded before the ports are taken, as a saga to
+        // unwind from `record` (whose undo gives back every port bound to
+        // the server): a process that dies before the saga starts leaves
+        // that for the runner, not ports bound to a server that never was.
+        let mut interrupted = Progress::start(state.clone());
+        interrupted.abandon("the gateway stopped before the server's creation started");
+        let begun = self.begin_inline(&project, &interrupted).await?;
+        // Last, so nothing above can fail after the ports were taken; the
+        // saga's `record` undo gives them back if the create fails.
+        let ports = match self
+            .claim_server_ports(ctx, &state.top_id, state.networks.as_ref(), &security_groups)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                self.abandon_begun(begun, &e).await;
+                return Err(e);
+            }
+        };
+        let state = ServerCreate { ports, ..state };
+        let state = self.run_begun(begun, state, &pod).await?;
         let view = json!({"id": state.top_id, "OS-DCF:diskConfig": "MANUAL", "security_groups": group_names});
         Ok((view, state.admin_pass))
     }
 
-    /// What [`Self::server_create`] runs: the request checked, the pod
-    /// chosen and the top ports claimed; the saga's first state and its pod.
+    /// The saga's first state as [`Self::server_create`] runs it, for tests
+    /// that drive the saga themselves: the request checked, the pod chosen
+    /// and the top ports claimed.
     pub async fn server_create_plan(
+        &self,
+        ctx: &RequestContext,
+        spec: ServerSpec,
+    ) -> Result<(ServerCreate, Pod)> {
+        let security_groups = spec.security_groups.clone();
+        let (state, pod) = self.server_create_unclaimed(ctx, spec).await?;
+        let ports = self
+            .claim_server_ports(ctx, &state.top_id, state.networks.as_ref(), &security_groups)
+            .await?;
+        Ok((ServerCreate { ports, ..state }, pod))
+    }
+
+    /// The request checked and the pod chosen; no port taken yet.
+    async fn server_create_unclaimed(
         &self,
         ctx: &RequestContext,
         spec: ServerSpec,
@@ -505,11 +541,6 @@ impl App {
         };
         let pod = self.choose_pod_for(&needs).await?;
         let top_id = uuid::Uuid::new_v4().to_string();
-        // Last, so nothing above can fail after the ports were taken; the
-        // saga's `record` undo gives them back if the create fails.
-        let ports = self
-            .claim_server_ports(ctx, &top_id, spec.networks.as_ref(), &spec.security_groups)
-            .await?;
         let state = ServerCreate {
             top_id,
             project_id: project.clone(),
@@ -531,7 +562,7 @@ impl App {
             devices,
             group_id: group.map(|(g, _)| g.id),
             bottom_group: None,
-            ports,
+            ports: Vec::new(),
         };
         Ok((state, pod))
     }

@@ -175,6 +175,34 @@ pub(crate) async fn delete_in_pod(
     }
 }
 
+/// The IDs of a pod's objects of `collection` named `name`. A copy's
+/// routing is written before the pod is asked and filled after it answers,
+/// so a routing without a bottom ID may still have a copy in the pod (the
+/// process died, or is still waiting for the answer): deleting such a
+/// routing must look for the copy by its name, or leave an orphan.
+pub(crate) async fn find_in_pod_by_name(
+    session: &tricircle_pod_client::PodSession,
+    pod: &tricircle_store::Pod,
+    collection: &str,
+    name: &str,
+) -> Result<Vec<String>> {
+    use tricircle_pod_client::{PodRequest, ServiceType};
+    let req = PodRequest::get(ServiceType::Network, format!("/v2.0/{collection}"))
+        .with_query("name", name.to_string());
+    let found: Value = session
+        .call(&req)
+        .await
+        .and_then(|r| r.json())
+        .map_err(|e| crate::pod_sessions::pod_error(pod, e))?;
+    Ok(found[collection.replace('-', "_").as_str()]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["name"].as_str() == Some(name))
+        .filter_map(|o| o["id"].as_str().map(str::to_string))
+        .collect())
+}
+
 /// The stored body as a map (a corrupt row is an internal error).
 pub(crate) fn body_of(obj: &NetObject) -> Result<Map<String, Value>> {
     match serde_json::from_str(&obj.body) {

@@ -221,9 +221,12 @@ impl App {
 
     /// Give back one top port of a server (deleted when made for it).
     pub(crate) async fn release_port(&self, p: &NetObject, server_id: &str) -> Result<()> {
-        // Bound nowhere now: no pod needs its shadows. A pod that is away
-        // keeps its shadow until the network's sync or the periodic sweep
-        // of shadows without a port removes it.
+        // Bound nowhere now: no pod needs its shadows. They go before the
+        // port does, so its address is free at the top only once no pod
+        // holds it any more (a new port may get it at once), and a process
+        // that dies in between leaves the port for the retry to release.
+        // A pod that is away keeps its shadow until the network's sync or
+        // the periodic sweep of shadows without a port removes it.
         if let Err(e) = self.delete_shadows_of(&p.id).await {
             tracing::warn!(port = %p.id, error = %e, "shadow ports not deleted yet");
         }
@@ -231,13 +234,19 @@ impl App {
         if body.get(CREATED_FOR).and_then(Value::as_str) == Some(server_id) {
             self.disassociate_floating_ips(&p.id).await?;
             self.store.net_object_delete(&p.id).await?;
-            return Ok(());
+        } else {
+            for key in ["device_id", "device_owner", "binding:host_id"] {
+                body.insert(key.into(), json!(""));
+            }
+            body.insert("status".into(), json!("DOWN"));
+            self.store.net_object_update(&p.id, false, &Value::Object(body).to_string()).await?;
         }
-        for key in ["device_id", "device_owner", "binding:host_id"] {
-            body.insert(key.into(), json!(""));
+        // Again: a network sync of another request that saw the port bound
+        // may have recorded a shadow since. One that records it after this
+        // finds the port gone when it checks again (see `create_shadow`).
+        if let Err(e) = self.delete_shadows_of(&p.id).await {
+            tracing::warn!(port = %p.id, error = %e, "shadow ports not deleted yet");
         }
-        body.insert("status".into(), json!("DOWN"));
-        self.store.net_object_update(&p.id, false, &Value::Object(body).to_string()).await?;
         Ok(())
     }
 
@@ -339,7 +348,22 @@ impl App {
             }
         };
         let patch = RoutingPatch { bottom_id: Some(Some(bottom.clone())), ..Default::default() };
-        self.store.routing_update(routing.id, &patch).await.map_err(store_err)?;
+        if self.store.routing_update(routing.id, &patch).await.map_err(store_err)?.is_none() {
+            // The routing (the lock) was removed while the copy was being
+            // made: whoever removed it wants no copy (its top object left,
+            // as a server delete does to a shadow a concurrent sync was
+            // making). Kept, the copy would be an orphan no routing points
+            // at, invisible to every sweep but the audit's.
+            if let Err(e) =
+                super::delete_in_pod(session, pod, format!("/v2.0/{collection}/{bottom}")).await
+            {
+                tracing::warn!(region = %pod.region_name, kind, top_id, error = %e, "a copy whose routing was removed is left for the audit");
+            }
+            return Err(StepError::retry(format!(
+                "the {kind} {top_id} stopped being needed in region {} while its copy was made",
+                pod.region_name
+            )));
+        }
         Ok(bottom)
     }
 
@@ -596,7 +620,15 @@ impl App {
         else {
             return Ok(());
         };
-        if let Some(b) = &r.bottom_id {
+        let bottoms = match &r.bottom_id {
+            Some(b) => vec![b.clone()],
+            // Being made, or its maker died after asking the pod: the copy
+            // is found by its name (the top port's ID).
+            None => super::find_in_pod_by_name(admin, pod, "ports", port_id)
+                .await
+                .map_err(|e| StepError::retry(e.to_string()))?,
+        };
+        for b in bottoms {
             let req = PodRequest::new(
                 ServiceType::Network,
                 reqwest::Method::DELETE,

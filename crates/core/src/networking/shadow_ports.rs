@@ -195,12 +195,55 @@ impl App {
                 deleted += 1;
             }
         }
+        // Shadows the pods hold that no routing explains any more (a process
+        // died between asking the pod and recording the answer, or between
+        // a port's release and the deletion of its shadows): found in the
+        // pod's own list of this network's shadow ports.
+        for (pod, bottom_net) in copies.values() {
+            deleted += self.sweep_shadows(pod, bottom_net, &wanted).await?;
+        }
         // Copies no port needs any more: the pod's network goes (its
         // subnets with it), and their routings.
         for (pod, bottom_net) in unneeded.values() {
             self.delete_network_copy(network_id, pod, bottom_net).await?;
         }
         Ok((created, deleted))
+    }
+
+    /// Delete the shadow ports on a pod's copy of a network that no bound
+    /// port wants there (with their routings, when they have one).
+    async fn sweep_shadows(
+        &self,
+        pod: &Pod,
+        bottom_net: &str,
+        wanted: &HashSet<(String, String)>,
+    ) -> Result<usize> {
+        let admin = self.pod_admin_session(pod).await?;
+        let req = PodRequest::get(ServiceType::Network, "/v2.0/ports")
+            .with_query("network_id", bottom_net.to_string())
+            .with_query("device_owner", "compute:shadow".to_string());
+        let found: Value =
+            admin.call(&req).await.and_then(|r| r.json()).map_err(|e| pod_error(pod, e))?;
+        let mut deleted = 0;
+        for p in found["ports"].as_array().into_iter().flatten() {
+            let (Some(top), Some(id)) =
+                (p["name"].as_str().and_then(|n| n.strip_prefix("shadow-")), p["id"].as_str())
+            else {
+                continue;
+            };
+            if p["device_owner"] != "compute:shadow"
+                || wanted.contains(&(top.to_string(), pod.pod_id.to_string()))
+            {
+                continue;
+            }
+            match self.store.routing_find(top, SHADOW, pod.pod_id).await? {
+                Some(r) => self.delete_shadow(&r).await?,
+                None => super::delete_in_pod(&admin, pod, format!("/v2.0/ports/{id}")).await?,
+            }
+            tracing::info!(region = %pod.region_name, port = top, "stray shadow port deleted");
+            deleted += 1;
+        }
+        Ok(deleted)
     }
 
     async fn delete_network_copy(
@@ -303,14 +346,44 @@ impl App {
         self.ensure_bottom(pod, &admin, &port.project_id, (SHADOW, "ports"), &port.top_id, body)
             .await
             .map_err(|e| Error::unavailable(e.message.clone(), e.message))?;
+        // The port may have left its server since this sync read it (a
+        // server delete in another request): its release deletes the
+        // shadows recorded before the port went, so one recorded after is
+        // taken back here.
+        if !self.still_bound(port).await? {
+            if let Some(r) = self.store.routing_find(&port.top_id, SHADOW, pod.pod_id).await? {
+                self.delete_shadow(&r).await?;
+            }
+            tracing::info!(region = %pod.region_name, port = %port.top_id, "shadow port taken back: its port left meanwhile");
+            return Ok(());
+        }
         tracing::info!(region = %pod.region_name, port = %port.top_id, tunnel = %port.tunnel_ip, "shadow port made");
         Ok(())
     }
 
+    /// Whether the port still exists with its copy in the pod it was found
+    /// bound in (a server's delete removes that copy's routing first).
+    async fn still_bound(&self, port: &BoundPort) -> Result<bool> {
+        if self.store.net_object_get("port", &port.top_id).await?.is_none() {
+            return Ok(false);
+        }
+        Ok(self.store.routing_find(&port.top_id, "port", port.pod.pod_id).await?.is_some())
+    }
+
     pub(crate) async fn delete_shadow(&self, r: &Routing) -> Result<()> {
-        if let (Some(b), Some(pod)) = (&r.bottom_id, self.store.pod_get(r.pod_id).await?) {
+        if let Some(pod) = self.store.pod_get(r.pod_id).await? {
             let admin = self.pod_admin_session(&pod).await?;
-            super::delete_in_pod(&admin, &pod, format!("/v2.0/ports/{b}")).await?;
+            let bottoms = match &r.bottom_id {
+                Some(b) => vec![b.clone()],
+                // Being made, or its maker died after asking the pod.
+                None => {
+                    let name = format!("shadow-{}", r.top_id);
+                    super::find_in_pod_by_name(&admin, &pod, "ports", &name).await?
+                }
+            };
+            for b in bottoms {
+                super::delete_in_pod(&admin, &pod, format!("/v2.0/ports/{b}")).await?;
+            }
         }
         self.store.routing_delete(r.id).await?;
         Ok(())

@@ -3,6 +3,8 @@
 //! `openstack` CLI (python-openstackclient from `scripts/ensure-osc-venv`).
 #![allow(dead_code)]
 
+pub mod consistency;
+pub mod procs;
 pub mod real;
 
 use std::collections::hash_map::RandomState;
