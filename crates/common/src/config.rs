@@ -156,6 +156,9 @@ pub struct JobsConfig {
     /// How often an idle runner looks for due jobs, in milliseconds.
     #[serde(deserialize_with = "number_or_string")]
     pub poll_interval_ms: u64,
+    /// How many jobs one process's runner works on at a time.
+    #[serde(deserialize_with = "number_or_string")]
+    pub workers: usize,
 }
 
 impl Default for JobsConfig {
@@ -165,6 +168,7 @@ impl Default for JobsConfig {
             retention_secs: 7 * 24 * 3600,
             max_attempts: 8,
             poll_interval_ms: 1000,
+            workers: 4,
         }
     }
 }
@@ -430,6 +434,9 @@ impl Config {
         }
         if self.jobs.max_attempts < 1 {
             return Err(("jobs.max_attempts", "must be at least 1".into()));
+        }
+        if self.jobs.workers == 0 || self.jobs.workers > 256 {
+            return Err(("jobs.workers", "must be between 1 and 256".into()));
         }
         if self.jobs.poll_interval_ms < 10 {
             return Err(("jobs.poll_interval_ms", "must be at least 10".into()));

@@ -4,12 +4,15 @@
 //!
 //! A change at the top asks for the objects it touched to be synced. The
 //! request is recorded first as a job due one lease later (an outbox: if this
-//! process dies before the sync is done, a runner does it then), and the
-//! sync runs at once in the request, so the API answers with the pods
-//! already following. Its outcome settles the job: done, or left to the
-//! runner to retry with backoff when a pod was away. A second request for
-//! the same object while one waits joins it; that is safe because each
-//! request runs its own sync after its change was written.
+//! process dies before the sync is done, a runner does it then), then the
+//! request claims that job and runs the sync at once, so the API answers
+//! with the pods already following; the outcome finishes the job (done, or
+//! left to the runner to retry with backoff when a pod was away). A second
+//! request for the same object while the job waits joins it; if the job is
+//! claimed after a request asked for it, that run covers the request's
+//! change too, and the request waits for it. So one object's syncs run one
+//! at a time across replicas (one running job per object), and each change
+//! is followed by a sync that started after it.
 //!
 //! The periodic reconcile calls the syncs directly (it would otherwise
 //! record a job per object per pass); the turns inside the syncs keep one
@@ -21,18 +24,27 @@ use serde_json::json;
 use tricircle_common::{Error, Result};
 use tricircle_jobs::kinds::{FLOATING_IP_SYNC, NETWORK_SYNC, ROUTER_SYNC, SECURITY_GROUP_SYNC};
 use tricircle_jobs::{JobFailure, JobFuture, JobHandler, JobKind};
-use tricircle_store::{Job, JobOutcome, NewJob, now};
+use tricircle_store::{Job, JobOutcome, JobStatus, NewJob, now};
 
 use crate::App;
+
+/// How long a request waits for another run of the same sync (on any
+/// replica) before leaving its own to the job runner.
+const SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How often it looks again meanwhile.
+const POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl App {
     /// Run one reconcile of `kind` on the object `id`.
     pub async fn run_sync(&self, kind: &JobKind, id: &str) -> Result<()> {
+        // Boxed: syncs ask for other syncs (a network's for its routers, a
+        // floating IP's for its network), and their futures nest deeply.
         match kind.name {
-            "network_sync" => self.sync_network_shadows(id).await.map(|_| ()),
-            "router_sync" => self.sync_router(id).await,
-            "floating_ip_sync" => self.sync_floating_ip(id).await,
-            "security_group_sync" => self.sync_security_group(id).await,
+            "network_sync" => Box::pin(self.sync_network_shadows(id)).await.map(|_| ()),
+            "router_sync" => Box::pin(self.sync_router(id)).await,
+            "floating_ip_sync" => Box::pin(self.sync_floating_ip(id)).await,
+            "security_group_sync" => Box::pin(self.sync_security_group(id)).await,
             other => Err(Error::internal(format!("{other} is not a sync job"))),
         }
     }
@@ -46,7 +58,7 @@ impl App {
     ) {
         let ids: BTreeSet<String> = ids.into_iter().collect();
         for id in ids {
-            self.sync_one_recorded(kind, &id).await;
+            Box::pin(self.sync_one_recorded(kind, &id)).await;
         }
     }
 
@@ -58,15 +70,65 @@ impl App {
             project_id: String::new(),
         };
         let job = match self.store.job_enqueue_due(&new, self.lease_end()).await {
-            Ok((job, _)) => Some(job),
+            Ok((job, _)) => job,
             // The database is away: sync anyway; the periodic pass is the net.
             Err(e) => {
                 tracing::warn!(kind = kind.name, id, error = %e, "sync not recorded");
-                None
+                if let Err(e) = self.run_sync(kind, id).await {
+                    tracing::warn!(kind = kind.name, id, error = %e, "not in sync yet");
+                }
+                return;
             }
         };
-        let started = now();
-        let result = self.run_sync(kind, id).await;
+        let deadline = tokio::time::Instant::now() + SYNC_WAIT;
+        loop {
+            match self.store.job_claim_id(job.id, self.owner(), now(), self.lease_end()).await {
+                Ok(Some(claimed)) => return self.run_claimed_sync(kind, id, &claimed).await,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(job_id = %job.id, error = %e, "sync left to the job runner");
+                    return;
+                }
+            }
+            // Not claimed: someone claimed this job after it was asked for
+            // (its run covers this change: wait for it), or another run of
+            // the same object holds the turn (wait, then claim it).
+            match self.store.job_get(job.id).await {
+                // Waiting for another run of the object: if its holder died,
+                // do that run here (it started after this change too).
+                Ok(Some(j)) if j.status == JobStatus::New => {
+                    let stale = self
+                        .store
+                        .job_claim_stale(kind.name, id, self.owner(), now(), self.lease_end())
+                        .await;
+                    if let Ok(Some(stale)) = stale {
+                        tracing::info!(job_id = %stale.id, "took over a sync whose holder died");
+                        self.run_claimed_sync(kind, id, &stale).await;
+                        continue;
+                    }
+                }
+                Ok(Some(j)) if j.status == JobStatus::Running => {}
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(job_id = %job.id, error = %e, "sync left to the job runner");
+                    return;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(job_id = %job.id, kind = kind.name, id, "another sync of the object is slow; the job runner finishes this one");
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Run a sync job this process claimed, renewing its lease, and record
+    /// the outcome (a failure is retried by the runner with backoff).
+    async fn run_claimed_sync(&self, kind: &'static JobKind, id: &str, job: &Job) {
+        let Some(result) = self.with_job_lease(job.id, Box::pin(self.run_sync(kind, id))).await
+        else {
+            return;
+        };
         let outcome = match &result {
             Ok(()) => JobOutcome::Success,
             Err(e) => {
@@ -76,10 +138,7 @@ impl App {
                 JobOutcome::Retry { at: now() + delay, error: e.to_string() }
             }
         };
-        if let Some(job) = job
-            && let Err(e) =
-                self.store.job_settle_unclaimed(job.id, self.owner(), started, outcome).await
-        {
+        if let Err(e) = self.store.job_finish(job.id, self.owner(), outcome).await {
             tracing::warn!(job_id = %job.id, error = %e, "sync outcome not recorded; the job runs again");
         }
     }

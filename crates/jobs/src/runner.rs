@@ -61,6 +61,8 @@ pub struct RunnerConfig {
     pub max_attempts: i64,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// How many jobs one runner works on at a time.
+    pub workers: usize,
 }
 
 impl RunnerConfig {
@@ -72,6 +74,7 @@ impl RunnerConfig {
             max_attempts: 8,
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
+            workers: 4,
         }
     }
 }
@@ -177,8 +180,23 @@ impl Runner {
         })
     }
 
-    /// Run jobs until `shutdown`; sleep `idle_poll` when none is due.
+    /// Run jobs until `shutdown` with `workers` jobs at a time (a job that
+    /// waits on a pod, or on another job, does not hold up the rest); each
+    /// worker sleeps `idle_poll` when none is due.
     pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let workers: Vec<_> = (0..this.config.workers.max(1))
+            .map(|_| {
+                let (runner, stop) = (this.clone(), shutdown.clone());
+                tokio::spawn(async move { runner.work(stop).await })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.await;
+        }
+    }
+
+    async fn work(&self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
             let idle = match self.run_once().await {
                 Ok(Some(_)) => false,

@@ -158,3 +158,54 @@ async fn two_runners_share_the_queue_postgres() {
     let Some(db) = tricircle_store::testing::TestDb::postgres().await else { return };
     two_runners_share_the_queue(db).await;
 }
+
+/// Blocks its `slow` job until released; other jobs succeed at once.
+struct Gate {
+    release: tokio::sync::Notify,
+    done: Mutex<Vec<String>>,
+}
+
+static GATED: JobKind = JobKind { name: "gated", resource_fields: &["key"], description: "test" };
+
+impl JobHandler for Gate {
+    fn kind(&self) -> &'static JobKind {
+        &GATED
+    }
+    fn run<'a>(&'a self, job: &'a Job) -> JobFuture<'a> {
+        Box::pin(async move {
+            if job.resource_key == "slow" {
+                self.release.notified().await;
+            }
+            self.done.lock().unwrap().push(job.resource_key.clone());
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_job_does_not_hold_up_the_others() {
+    let db = tricircle_store::testing::TestDb::sqlite().await;
+    let gate = Arc::new(Gate { release: tokio::sync::Notify::new(), done: Mutex::default() });
+    let cfg = RunnerConfig { idle_poll: Duration::from_millis(20), workers: 3, ..config("r") };
+    let runner = Runner::new(db.store.clone(), cfg).with_handler(gate.clone());
+    enqueue(&db.store, "gated", "slow").await;
+    for i in 0..5 {
+        enqueue(&db.store, "gated", &format!("k{i}")).await;
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(runner.run(stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gate.done.lock().unwrap().len() < 5 {
+        assert!(tokio::time::Instant::now() < deadline, "the others waited for the slow one");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!gate.done.lock().unwrap().contains(&"slow".to_string()));
+    gate.release.notify_one();
+    while gate.done.lock().unwrap().len() < 6 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    running.await.unwrap();
+    db.cleanup().await;
+}

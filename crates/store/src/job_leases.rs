@@ -17,6 +17,9 @@ use crate::{Job, JobStatus, NewJob, Store, StoreResult, now, on_pool};
 
 /// Open an attempt of job `$id` by `$owner` inside a claim's transaction
 /// (a macro: the statement is the same on both backends' transactions).
+/// Its start is read after the claim's write went through: that write waited
+/// for the previous holder's outcome to commit (the database's lock, or the
+/// one-running-job index), so the log shows the order things really ran in.
 macro_rules! open_attempt {
     ($tx:ident, $id:expr, $owner:expr, $at:expr, $lease_until:expr) => {
         sqlx::query(
@@ -120,6 +123,36 @@ impl Store {
         }
     }
 
+    /// Take over the running job of `(job_type, resource_key)` whose lease
+    /// ran out at `at` (its holder died): a request that must wait for that
+    /// job does its work instead of waiting for a runner to notice.
+    pub async fn job_claim_stale(
+        &self,
+        job_type: &str,
+        resource_key: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<Job>> {
+        let stale: Option<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id FROM jobs WHERE job_type = $1 AND resource_key = $2 \
+                 AND status = 'RUNNING' AND lease_until < $3",
+            )
+            .bind(job_type)
+            .bind(resource_key)
+            .bind(at)
+            .fetch_optional(pool)
+            .await
+        })?;
+        let Some((id,)) = stale else { return Ok(None) };
+        match self.claim_row(&id, CLAIMABLE, owner, at, lease_until).await {
+            Ok(row) => row.map(Job::try_from).transpose(),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Lease job `id` to `owner` if `condition` holds, and open its attempt;
     /// an earlier attempt that never reported is closed as `LEASE_LOST`.
     async fn claim_row(
@@ -152,7 +185,7 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                open_attempt!(tx, id, owner, at, lease_until)?;
+                open_attempt!(tx, id, owner, now().max(at), lease_until)?;
             }
             tx.commit().await?;
             Ok(row)
@@ -203,7 +236,7 @@ impl Store {
             .bind(progress.to_string())
             .execute(&mut *tx)
             .await?;
-            open_attempt!(tx, id.to_string(), owner, at, lease_until)?;
+            open_attempt!(tx, id.to_string(), owner, now().max(at), lease_until)?;
             tx.commit().await
         }
         .await);
@@ -212,59 +245,6 @@ impl Store {
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(None),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Record the outcome of work done inline for a job still `NEW` (queued
-    /// with a later due time as a safety net; see
-    /// [`Store::job_enqueue_due`]): one attempt by `owner` from `started_at`.
-    /// `false` when the job is no longer waiting (a runner took it).
-    pub async fn job_settle_unclaimed(
-        &self,
-        id: JobId,
-        owner: &str,
-        started_at: DateTime<Utc>,
-        outcome: JobOutcome,
-    ) -> StoreResult<bool> {
-        let ts = now();
-        let (status, next_attempt_at, error, attempt) = match &outcome {
-            JobOutcome::Success => (JobStatus::Success, ts, None, "SUCCESS"),
-            JobOutcome::Retry { at, error } => (JobStatus::New, *at, Some(error.as_str()), "RETRY"),
-            JobOutcome::Fail { error } => (JobStatus::Fail, ts, Some(error.as_str()), "FAIL"),
-        };
-        let finished_at = (status != JobStatus::New).then_some(ts);
-        let done = on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(
-                "UPDATE jobs SET status = $1, next_attempt_at = $2, last_error = $3, \
-                 finished_at = $4, attempts = attempts + 1, updated_at = $5 \
-                 WHERE id = $6 AND status = 'NEW'",
-            )
-            .bind(status.as_str())
-            .bind(next_attempt_at)
-            .bind(error)
-            .bind(finished_at)
-            .bind(ts)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n > 0 {
-                sqlx::query(
-                    "INSERT INTO job_attempts (job_id, owner, started_at, lease_until, \
-                     finished_at, outcome, error) VALUES ($1, $2, $3, $4, $4, $5, $6)",
-                )
-                .bind(id.to_string())
-                .bind(owner)
-                .bind(started_at)
-                .bind(ts)
-                .bind(attempt)
-                .bind(error)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await.map(|_| n)
-        })?;
-        Ok(done > 0)
     }
 
     /// Extend the lease of a job `owner` still holds; `false` if it lost it.

@@ -229,27 +229,18 @@ backend_tests! {
         assert_eq!(store.job_get(with.id).await.unwrap().unwrap().progress, start);
         assert!(store.job_finish(with.id, "api", JobOutcome::Success).await.unwrap());
 
-        // A sync recorded as a safety net, due later, then done inline.
+        // A sync recorded as a safety net, due later, then claimed and done inline.
         let later = now() + Duration::seconds(60);
         let (net, _) = store.job_enqueue_due(&job("network_sync", "n1"), later).await.unwrap();
         assert!(store.job_claim("runner", now(), now() + Duration::seconds(30)).await.unwrap().is_none(),
             "not due yet");
         let (same, created) = store.job_enqueue_due(&job("network_sync", "n1"), later).await.unwrap();
         assert!(!created && same.id == net.id, "a second request joins the waiting one");
-        assert!(store.job_settle_unclaimed(net.id, "api", t0, JobOutcome::Success).await.unwrap());
+        let t1 = now();
+        store.job_claim_id(net.id, "api", t1, t1 + Duration::seconds(30)).await.unwrap().unwrap();
+        assert!(store.job_finish(net.id, "api", JobOutcome::Success).await.unwrap());
         let done = store.job_get(net.id).await.unwrap().unwrap();
         assert_eq!((done.status, done.attempts), (JobStatus::Success, 1));
-        assert!(!store.job_settle_unclaimed(net.id, "api", t0, JobOutcome::Success).await.unwrap(),
-            "settled once");
-        // Work that failed inline is left to the runner at the retry time.
-        let (r, _) = store.job_enqueue_due(&job("router_sync", "r1"), later).await.unwrap();
-        let retry_at = now();
-        let retry = JobOutcome::Retry { at: retry_at, error: "region away".into() };
-        assert!(store.job_settle_unclaimed(r.id, "api", t0, retry).await.unwrap());
-        let claimed = store.job_claim("runner", retry_at, retry_at + Duration::seconds(30)).await.unwrap().unwrap();
-        assert_eq!((claimed.id, claimed.attempts, claimed.last_error.as_deref()), (r.id, 2, Some("region away")));
-        let log = store.job_attempts(r.id).await.unwrap();
-        assert_eq!(log.iter().map(|a| a.owner.as_str()).collect::<Vec<_>>(), ["api", "runner"]);
     }
 
     async fn counts_by_type_and_status(store: &Store) {

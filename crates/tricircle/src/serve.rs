@@ -241,6 +241,7 @@ impl Gateway {
             lease: Duration::from_secs(config.jobs.lease_secs),
             idle_poll: Duration::from_millis(config.jobs.poll_interval_ms),
             max_attempts: config.jobs.max_attempts,
+            workers: config.jobs.workers,
             ..RunnerConfig::new(app.owner())
         };
         let mut runner = Runner::new(store.clone(), runner_config)
