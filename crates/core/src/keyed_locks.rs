@@ -25,6 +25,14 @@ impl KeyedLocks {
         self.entry(key).try_lock_owned()
     }
 
+    /// Whether the key is held and someone waits behind its holder. Every
+    /// holder (its guard) and waiter keeps a clone of the key's lock, as
+    /// does the map and this call: four or more means a waiter.
+    pub fn queued(&self, key: &str) -> bool {
+        let lock = self.entry(key);
+        Arc::strong_count(&lock) >= 4
+    }
+
     fn entry(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         // Drop the locks nobody holds or waits for, so the map stays small.
@@ -38,6 +46,22 @@ impl KeyedLocks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_waiter_behind_the_holder_is_seen() {
+        let locks = Arc::new(KeyedLocks::default());
+        assert!(!locks.queued("n1"), "free");
+        let held = locks.lock("n1").await;
+        assert!(!locks.queued("n1"), "held, nobody waits");
+        let l2 = locks.clone();
+        let waiter = tokio::spawn(async move { drop(l2.lock("n1").await) });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(locks.queued("n1"), "a waiter");
+        assert!(!locks.queued("n2"), "another key");
+        drop(held);
+        waiter.await.unwrap();
+        assert!(!locks.queued("n1"), "free again");
+    }
 
     #[tokio::test]
     async fn one_key_takes_turns_other_keys_do_not_wait() {

@@ -29,7 +29,7 @@ impl App {
     /// Run one reconcile of `kind` on the object `id`.
     pub async fn run_sync(&self, kind: &JobKind, id: &str) -> Result<()> {
         match kind.name {
-            "network_sync" => self.sync_network_shadows(id).await.map(|_| ()),
+            "network_sync" => self.sync_network_queued(id).await,
             "router_sync" => self.sync_router(id).await,
             "floating_ip_sync" => self.sync_floating_ip(id).await,
             "security_group_sync" => self.sync_security_group(id).await,
@@ -67,20 +67,37 @@ impl App {
         };
         let started = now();
         let result = self.run_sync(kind, id).await;
+        let retry_at = || {
+            now() + chrono::Duration::from_std(self.settings.saga_retry_delay).unwrap_or_default()
+        };
         let outcome = match &result {
             Ok(()) => JobOutcome::Success,
             Err(e) => {
                 tracing::warn!(kind = kind.name, id, error = %e, "not in sync yet; the job runner retries");
-                let delay =
-                    chrono::Duration::from_std(self.settings.saga_retry_delay).unwrap_or_default();
-                JobOutcome::Retry { at: now() + delay, error: e.to_string() }
+                JobOutcome::Retry { at: retry_at(), error: e.to_string() }
             }
         };
-        if let Some(job) = job
-            && let Err(e) =
-                self.store.job_settle_unclaimed(job.id, self.owner(), started, outcome).await
+        let Some(job) = job else { return };
+        let failed = result.is_err();
+        match self
+            .store
+            .job_settle_unclaimed(job.id, self.owner(), started, outcome, job.attempts)
+            .await
         {
-            tracing::warn!(job_id = %job.id, error = %e, "sync outcome not recorded; the job runs again");
+            Ok(true) => {}
+            // Another request that joined the job settled it first (or a
+            // runner took it). A failure of this one's sync must not be
+            // lost with it: this request's change may be the one not
+            // synced yet, so the object is queued again for the runner.
+            Ok(false) if failed => {
+                if let Err(e) = self.store.job_enqueue_due(&new, retry_at()).await {
+                    tracing::warn!(kind = kind.name, id, error = %e, "sync retry not recorded; the periodic pass is the net");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(job_id = %job.id, error = %e, "sync outcome not recorded; the job runs again");
+            }
         }
     }
 

@@ -98,6 +98,12 @@ impl App {
         }
     }
 
+    /// Whether someone in this process already waits for the turn of
+    /// `name` behind its holder (and so will start after now).
+    pub(crate) fn turn_queued(&self, name: &str) -> bool {
+        self.reconciles.queued(name)
+    }
+
     /// Each turn holds the lock under its own name, so the background
     /// release of one turn never frees the next turn's lock.
     fn turn_holder(&self) -> String {

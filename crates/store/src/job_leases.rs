@@ -217,13 +217,18 @@ impl Store {
     /// Record the outcome of work done inline for a job still `NEW` (queued
     /// with a later due time as a safety net; see
     /// [`Store::job_enqueue_due`]): one attempt by `owner` from `started_at`.
-    /// `false` when the job is no longer waiting (a runner took it).
+    /// `attempts` is the count the caller saw when it queued or joined the
+    /// job: several requests may join one waiting job and do its work at
+    /// the same time, and only the first to finish records an attempt, so
+    /// the log never shows two of them at once. `false` when the job is no
+    /// longer waiting (a runner took it) or another joiner settled it.
     pub async fn job_settle_unclaimed(
         &self,
         id: JobId,
         owner: &str,
         started_at: DateTime<Utc>,
         outcome: JobOutcome,
+        attempts: i64,
     ) -> StoreResult<bool> {
         let ts = now();
         let (status, next_attempt_at, error, attempt) = match &outcome {
@@ -237,7 +242,7 @@ impl Store {
             let n = sqlx::query(
                 "UPDATE jobs SET status = $1, next_attempt_at = $2, last_error = $3, \
                  finished_at = $4, attempts = attempts + 1, updated_at = $5 \
-                 WHERE id = $6 AND status = 'NEW'",
+                 WHERE id = $6 AND status = 'NEW' AND attempts = $7",
             )
             .bind(status.as_str())
             .bind(next_attempt_at)
@@ -245,6 +250,7 @@ impl Store {
             .bind(finished_at)
             .bind(ts)
             .bind(id.to_string())
+            .bind(attempts)
             .execute(&mut *tx)
             .await?
             .rows_affected();

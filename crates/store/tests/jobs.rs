@@ -236,16 +236,20 @@ backend_tests! {
             "not due yet");
         let (same, created) = store.job_enqueue_due(&job("network_sync", "n1"), later).await.unwrap();
         assert!(!created && same.id == net.id, "a second request joins the waiting one");
-        assert!(store.job_settle_unclaimed(net.id, "api", t0, JobOutcome::Success).await.unwrap());
+        assert!(store.job_settle_unclaimed(net.id, "api", t0, JobOutcome::Success, 0).await.unwrap());
         let done = store.job_get(net.id).await.unwrap().unwrap();
         assert_eq!((done.status, done.attempts), (JobStatus::Success, 1));
-        assert!(!store.job_settle_unclaimed(net.id, "api", t0, JobOutcome::Success).await.unwrap(),
+        assert!(!store.job_settle_unclaimed(net.id, "api", t0, JobOutcome::Success, 0).await.unwrap(),
             "settled once");
         // Work that failed inline is left to the runner at the retry time.
         let (r, _) = store.job_enqueue_due(&job("router_sync", "r1"), later).await.unwrap();
         let retry_at = now();
         let retry = JobOutcome::Retry { at: retry_at, error: "region away".into() };
-        assert!(store.job_settle_unclaimed(r.id, "api", t0, retry).await.unwrap());
+        // Two requests joined it and ran at once: the first to finish
+        // records its attempt, the second's is not recorded on top of it.
+        assert!(store.job_settle_unclaimed(r.id, "api", t0, retry.clone(), 0).await.unwrap());
+        assert!(!store.job_settle_unclaimed(r.id, "api2", t0, retry, 0).await.unwrap(),
+            "a joiner that finished second records nothing");
         let claimed = store.job_claim("runner", retry_at, retry_at + Duration::seconds(30)).await.unwrap().unwrap();
         assert_eq!((claimed.id, claimed.attempts, claimed.last_error.as_deref()), (r.id, 2, Some("region away")));
         let log = store.job_attempts(r.id).await.unwrap();
