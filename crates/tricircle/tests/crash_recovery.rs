@@ -169,6 +169,16 @@ async fn kill9_mid_burst_leaves_no_orphan_no_twin_and_no_stuck_job() {
     };
     for (what, s) in &seen {
         match (what.split_once(' ').unwrap(), s) {
+            // Another runner took the job over: it finishes it, whatever.
+            (_, Seen::Answered(503, v)) if v.to_string().contains("in the background") => {}
+            // Shed under load (no database connection free in time): then
+            // nothing may have happened, or the client was misled.
+            (("create", name), Seen::Answered(503, v)) => {
+                assert!(!names.contains(name), "{what} was refused ({v}) but made");
+            }
+            (("delete", id), Seen::Answered(503, v)) => {
+                assert!(world.servers.contains_key(id), "{what} was refused ({v}) but done");
+            }
             (("create", name), Seen::Answered(status, v)) => {
                 assert_eq!(*status, 202, "{what}: {v}");
                 let id = v["server"]["id"].as_str().unwrap();

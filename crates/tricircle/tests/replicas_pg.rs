@@ -312,8 +312,23 @@ async fn two_replicas_share_the_work_and_one_takes_over_when_the_other_is_killed
         killed.elapsed().as_secs_f64()
     ));
 
+    let names: std::collections::BTreeSet<String> = server_view(&b)
+        .await
+        .iter()
+        .map(|v| v[1].as_str().unwrap_or_default().to_string())
+        .collect();
     for (what, s) in &seen {
         match (what.split_once(' ').unwrap(), s) {
+            // Another runner took the job over: it finishes it, whatever.
+            (_, Seen::Answered(503, v)) if v.to_string().contains("in the background") => {}
+            // Shed under load (no database connection free in time): then
+            // nothing may have happened, or the client was misled.
+            (("create", name), Seen::Answered(503, v)) => {
+                assert!(!names.contains(name), "{what} was refused ({v}) but made");
+            }
+            (("delete", id), Seen::Answered(503, v)) => {
+                assert!(world.servers.contains_key(id), "{what} was refused ({v}) but done");
+            }
             (("create", _), Seen::Answered(status, v)) => {
                 assert_eq!(*status, 202, "{what}: {v}");
                 let id = v["server"]["id"].as_str().unwrap();
