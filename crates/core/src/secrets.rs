@@ -54,9 +54,14 @@ impl SecretBox {
                     std::fs::create_dir_all(dir).map_err(|e| unreadable(&e))?;
                 }
                 let key = random::bytes::<32>();
-                let mut file = create_private(path).map_err(|e| unreadable(&e))?;
-                writeln!(file, "{}", random::to_hex(&key)).map_err(|e| unreadable(&e))?;
-                Ok(Self::from_key(key))
+                match publish_private(path, &format!("{}\n", random::to_hex(&key))) {
+                    Ok(()) => Ok(Self::from_key(key)),
+                    // A replica sharing the data dir wrote it first: theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(path)
+                    }
+                    Err(e) => Err(unreadable(&e)),
+                }
             }
             Err(e) => Err(unreadable(&e)),
         }
@@ -104,6 +109,23 @@ fn parse_hex_key(s: &str) -> Option<[u8; 32]> {
     Some(key)
 }
 
+/// Write `text` (a secret) to a new file at `path`, mode 0600, unless one
+/// is there already (`AlreadyExists`). The text goes to a file of its own
+/// first, which is then linked into place: gateway replicas that share a
+/// data dir and start together each either publish their secret or read
+/// the winner's whole file, never an empty one still being written.
+pub fn publish_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("secret");
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", &random::token_hex()[..12]));
+    let written = create_private(&tmp).and_then(|mut f| {
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    });
+    let published = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    published
+}
+
 #[cfg(unix)]
 fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -118,6 +140,24 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Replicas sharing a data dir start together: all of them end up
+    /// with the one key that was published.
+    #[test]
+    fn concurrent_creates_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let boxes: Vec<SecretBox> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                (0..8).map(|_| s.spawn(|| SecretBox::load_or_create(&path))).collect();
+            handles.into_iter().map(|h| h.join().unwrap().expect("load_or_create")).collect()
+        });
+        let sealed = boxes[0].seal(b"pod", b"data");
+        assert!(boxes.iter().all(|b| b.open(b"pod", &sealed).is_ok()), "one key for all");
+        let left: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["secret.key"], "no temporary file left behind");
+    }
 
     #[test]
     fn seal_open_round_trip_and_binding() {

@@ -89,23 +89,16 @@ pub fn secret_from(configured: Option<&str>, path: &Path, what: &str) -> anyhow:
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let secret = random::token_hex();
-    write_private(path, &format!("{secret}\n"))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated the {what}");
-    Ok(secret)
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    f.write_all(text.as_bytes())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)
+    match tricircle_core::secrets::publish_private(path, &format!("{secret}\n")) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "generated the {what}");
+            Ok(secret)
+        }
+        // A replica sharing the data dir, started at the same moment,
+        // wrote it first: every replica uses that one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => secret_from(None, path, what),
+        Err(e) => Err(e).with_context(|| format!("cannot write {}", path.display())),
+    }
 }
 
 pub async fn serve(config_path: Option<&Path>) -> ExitCode {

@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::consistency::{World, check_world};
+use common::joblog::{check_job_log, check_same_resource_never_overlaps, job_logs, wait_quiescent};
 use common::procs::{
-    Api, GatewaySpec, Kind, SimPod, TestDir, check_job_log, check_same_resource_never_overlaps,
-    job_logs, pod_add, wait_quiescent,
+    Api, GatewaySpec, Kind, Seen, SimPod, TestDir, pod_add, send_counted, wait_answers,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -36,15 +36,6 @@ const EXISTING: usize = DELETES + 4;
 /// later).
 const KILL_AFTER: usize = 35;
 
-/// What the client saw of one request.
-#[derive(Clone, Debug)]
-enum Seen {
-    /// The gateway answered: status and body.
-    Answered(u16, Value),
-    /// No answer (the connection died with the gateway).
-    Lost(String),
-}
-
 fn create_body(name: &str, i: usize, image: &str, net: &str) -> Value {
     let az = [Some("az1"), Some("az2"), None][i % 3];
     let networks =
@@ -55,22 +46,6 @@ fn create_body(name: &str, i: usize, image: &str, net: &str) -> Value {
         server["availability_zone"] = json!(az);
     }
     json!({"server": server})
-}
-
-async fn wait_active(api: &Api, ids: &[String]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for id in ids {
-        loop {
-            let v = api.get(&format!("/compute/v2.1/servers/{id}")).await;
-            match v["server"]["status"].as_str() {
-                Some("ACTIVE") => break,
-                Some("BUILD") if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(200)).await
-                }
-                other => panic!("server {id} is {other:?} instead of ACTIVE"),
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +97,7 @@ async fn kill9_mid_burst_leaves_no_orphan_no_twin_and_no_stuck_job() {
     .await;
     let existing: Vec<String> =
         made.iter().map(|v| v["server"]["id"].as_str().unwrap().to_string()).collect();
-    wait_active(&demo, &existing).await;
+    demo.wait_active(&existing).await;
     eprintln!(
         "[{:>5.1}s] {EXISTING} servers ACTIVE; the burst starts",
         started.elapsed().as_secs_f64()
@@ -132,46 +107,31 @@ async fn kill9_mid_burst_leaves_no_orphan_no_twin_and_no_stuck_job() {
     let answered = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for i in 0..CREATES {
-        let (demo, body, answered) =
-            (demo.clone(), create_body(&format!("crash-{i}"), i, &image, &net), answered.clone());
-        tasks.push(tokio::spawn(async move {
-            let seen = match demo.call(Method::POST, "/compute/v2.1/servers", Some(&body)).await {
-                Ok((status, v)) => {
-                    answered.fetch_add(1, Ordering::SeqCst);
-                    Seen::Answered(status, v)
-                }
-                Err(e) => Seen::Lost(e.to_string()),
-            };
-            (format!("create crash-{i}"), seen)
-        }));
+        let body = create_body(&format!("crash-{i}"), i, &image, &net);
+        let task = send_counted(
+            &demo,
+            Method::POST,
+            "/compute/v2.1/servers".into(),
+            Some(body),
+            &answered,
+        );
+        tasks.push((format!("create crash-{i}"), task));
     }
     for id in existing.iter().take(DELETES) {
-        let (demo, id, answered) = (demo.clone(), id.clone(), answered.clone());
-        tasks.push(tokio::spawn(async move {
-            let seen =
-                match demo.call(Method::DELETE, &format!("/compute/v2.1/servers/{id}"), None).await
-                {
-                    Ok((status, v)) => {
-                        answered.fetch_add(1, Ordering::SeqCst);
-                        Seen::Answered(status, v)
-                    }
-                    Err(e) => Seen::Lost(e.to_string()),
-                };
-            (format!("delete {id}"), seen)
-        }));
+        let path = format!("/compute/v2.1/servers/{id}");
+        tasks.push((
+            format!("delete {id}"),
+            send_counted(&demo, Method::DELETE, path, None, &answered),
+        ));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while answered.load(Ordering::SeqCst) < KILL_AFTER {
-        assert!(Instant::now() < deadline, "fewer than {KILL_AFTER} answers in 60 s");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_answers(&answered, KILL_AFTER).await;
     let old_pid = gateway.pid();
     gateway.kill9();
     let at_kill = answered.load(Ordering::SeqCst);
     eprintln!("[{:>5.1}s] kill -9 after {at_kill} answers", started.elapsed().as_secs_f64());
     let mut seen = Vec::new();
-    for t in tasks {
-        seen.push(t.await.expect("request task"));
+    for (what, t) in tasks {
+        seen.push((what, t.await.expect("request task")));
     }
     let lost = seen.iter().filter(|(_, s)| matches!(s, Seen::Lost(_))).count();
     assert!(lost > 0, "every request was answered before the kill: nothing was in flight");
@@ -209,6 +169,16 @@ async fn kill9_mid_burst_leaves_no_orphan_no_twin_and_no_stuck_job() {
     };
     for (what, s) in &seen {
         match (what.split_once(' ').unwrap(), s) {
+            // Another runner took the job over: it finishes it, whatever.
+            (_, Seen::Answered(503, v)) if v.to_string().contains("in the background") => {}
+            // Shed under load (no database connection free in time): then
+            // nothing may have happened, or the client was misled.
+            (("create", name), Seen::Answered(503, v)) => {
+                assert!(!names.contains(name), "{what} was refused ({v}) but made");
+            }
+            (("delete", id), Seen::Answered(503, v)) => {
+                assert!(world.servers.contains_key(id), "{what} was refused ({v}) but done");
+            }
             (("create", name), Seen::Answered(status, v)) => {
                 assert_eq!(*status, 202, "{what}: {v}");
                 let id = v["server"]["id"].as_str().unwrap();

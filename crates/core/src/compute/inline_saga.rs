@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use tricircle_common::{Error, Result};
 use tricircle_jobs::{Journal, Progress, Saga, SagaOutcome, StepError, execute};
-use tricircle_store::{NewJob, Pod, now};
+use tricircle_store::{NewJob, Pod, StoreError, now};
 
 use crate::App;
 
@@ -113,9 +113,15 @@ impl App {
         let owner = self.owner().to_string();
         let journal = Journal::Job { store: &self.store, job: job.id, owner: &owner };
         let mut progress = Progress::start(state);
-        journal.save(&progress).await?;
+        // Progress not saved because the lease went to another runner (this
+        // process stalled past it): that runner finishes the job.
+        let lost = |e: StoreError| match e {
+            StoreError::State(why) => Error::unavailable(IN_BACKGROUND, why),
+            other => other.into(),
+        };
         let run = async {
-            let outcome = execute(self, &mut progress, &journal).await?;
+            riding(|| journal.save(&progress)).await.map_err(lost)?;
+            let outcome = execute_riding(self, &mut progress, &journal).await.map_err(lost)?;
             Ok::<_, Error>(match outcome {
                 // A delete the pod has started is not undone: going forward
                 // is left to the runner, and the call is accepted.
@@ -125,7 +131,7 @@ impl App {
                 SagaOutcome::Paused { error } => {
                     // An API call does not wait for a pod to come back: unwind.
                     progress.abandon(error.message.clone());
-                    match execute(self, &mut progress, &journal).await? {
+                    match execute_riding(self, &mut progress, &journal).await.map_err(lost)? {
                         SagaOutcome::Unwound { .. } => SagaOutcome::Unwound { error },
                         other => other,
                     }
@@ -135,12 +141,15 @@ impl App {
         };
         let Some(outcome) = self.with_job_lease(job.id, run).await else {
             return Err(Error::unavailable(
-                "The request is taking longer than expected; the gateway finishes it in the background.",
+                IN_BACKGROUND,
                 format!("lost the lease of job {}", job.id),
             ));
         };
         let outcome = outcome?;
-        let finish = |o| self.store.job_finish(job.id, &owner, o);
+        let who = owner.as_str();
+        let finish = |o: tricircle_store::JobOutcome| {
+            riding(move || self.store.job_finish(job.id, who, o.clone()))
+        };
         let retry_at =
             now() + chrono::Duration::from_std(self.settings.saga_retry_delay).unwrap_or_default();
         match outcome {
@@ -176,6 +185,60 @@ impl App {
                     error.message,
                 ))
             }
+        }
+    }
+}
+
+/// The answer when another runner took the job over from this request.
+const IN_BACKGROUND: &str =
+    "The request is taking longer than expected; the gateway finishes it in the background.";
+
+/// How long to wait before trying the database again mid-saga, and how
+/// many times: each failure already waited the pool's acquire timeout, so
+/// this rides out about that many of them.
+const HICCUP_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+const HICCUP_TRIES: usize = 8;
+
+/// `op` again while the database has no connection to give (a pool that ran
+/// dry under a burst). Once a saga's job is recorded, giving up answers 503
+/// for work the runner then finishes anyway (a server the client was told
+/// was not made appears a lease later): carrying on gives the answer that
+/// will hold. A lost lease is no hiccup: it ends the attempt at once.
+async fn riding<T, F, Fut>(mut op: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 0;
+    loop {
+        match op().await {
+            Err(StoreError::Unavailable(e)) if tries < HICCUP_TRIES => {
+                tries += 1;
+                tracing::warn!(error = %e, "the database is unavailable mid-saga; trying again");
+                tokio::time::sleep(HICCUP_PAUSE).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// [`execute`], carried on from where it stopped while the database is
+/// unavailable (see [`riding`]): every step is idempotent and the progress
+/// in memory is at or ahead of the saved one, so going on is safe.
+async fn execute_riding<S: Saga<Ctx = App>>(
+    app: &App,
+    progress: &mut Progress<S>,
+    journal: &Journal<'_>,
+) -> Result<SagaOutcome, StoreError> {
+    let mut tries = 0;
+    loop {
+        match execute(app, progress, journal).await {
+            Err(StoreError::Unavailable(e)) if tries < HICCUP_TRIES => {
+                tries += 1;
+                tracing::warn!(saga = S::NAME, error = %e, "the database is unavailable mid-saga; going on from where it stopped");
+                tokio::time::sleep(HICCUP_PAUSE).await;
+            }
+            other => return other,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! are kept, and the admin's password is only set when the user is created.
 
 use tricircle_common::Result;
-use tricircle_store::{Assignment, Domain, Project, Role, Store, User, now};
+use tricircle_store::{Assignment, Domain, Project, Role, Store, StoreError, User, now};
 
 use super::{new_id, passwords};
 
@@ -20,15 +20,14 @@ pub struct Bootstrapped {
 
 pub async fn bootstrap(store: &Store, admin_password: &str) -> Result<Bootstrapped> {
     if store.domain_get("default").await?.is_none() {
-        store
-            .domain_create(&Domain {
-                id: "default".into(),
-                name: "Default".into(),
-                description: "The default domain".into(),
-                enabled: true,
-                created_at: now(),
-            })
-            .await?;
+        let domain = Domain {
+            id: "default".into(),
+            name: "Default".into(),
+            description: "The default domain".into(),
+            enabled: true,
+            created_at: now(),
+        };
+        created_or_raced(store.domain_create(&domain).await)?;
     }
     let mut roles = Vec::new();
     for name in ["admin", "member", "reader", "service"] {
@@ -36,8 +35,11 @@ pub async fn bootstrap(store: &Store, admin_password: &str) -> Result<Bootstrapp
             Some(r) => r,
             None => {
                 let r = Role { id: new_id(), name: name.into(), created_at: now() };
-                store.role_create(&r).await?;
-                r
+                if created_or_raced(store.role_create(&r).await)? {
+                    r
+                } else {
+                    store.role_get_by_name(name).await?.ok_or_else(|| vanished("role", name))?
+                }
             }
         };
         roles.push(role);
@@ -55,8 +57,14 @@ pub async fn bootstrap(store: &Store, admin_password: &str) -> Result<Bootstrapp
                     enabled: true,
                     created_at: now(),
                 };
-                store.project_create(&p).await?;
-                p
+                if created_or_raced(store.project_create(&p).await)? {
+                    p
+                } else {
+                    store
+                        .project_get_by_name("default", name)
+                        .await?
+                        .ok_or_else(|| vanished("project", name))?
+                }
             }
         };
         projects.push(p);
@@ -75,8 +83,15 @@ pub async fn bootstrap(store: &Store, admin_password: &str) -> Result<Bootstrapp
                 description: "Bootstrap administrator".into(),
                 created_at: now(),
             };
-            store.user_create(&u).await?;
-            (u, true)
+            if created_or_raced(store.user_create(&u).await)? {
+                (u, true)
+            } else {
+                let u = store
+                    .user_get_by_name("default", "admin")
+                    .await?
+                    .ok_or_else(|| vanished("user", "admin"))?;
+                (u, false)
+            }
         }
     };
     store
@@ -91,4 +106,39 @@ pub async fn bootstrap(store: &Store, admin_password: &str) -> Result<Bootstrapp
         admin_project_id: projects[0].id.clone(),
         created_admin,
     })
+}
+
+/// Whether a create made the object (`false`: another gateway replica
+/// bootstrapping the same database at the same moment made it first, and
+/// theirs is used, so replicas can start together).
+fn created_or_raced(result: std::result::Result<(), StoreError>) -> Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(StoreError::Duplicate(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn vanished(kind: &str, name: &str) -> tricircle_common::Error {
+    tricircle_common::Error::internal(format!(
+        "bootstrap: {kind} {name} was created and then deleted"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replicas started together bootstrap one database at once: every
+    /// one of them succeeds and they agree on the admin.
+    #[tokio::test]
+    async fn concurrent_bootstraps_agree() {
+        let db = tricircle_store::testing::TestDb::sqlite().await;
+        let runs = futures::future::join_all((0..4).map(|_| bootstrap(&db.store, "pw"))).await;
+        let done: Vec<Bootstrapped> = runs.into_iter().map(|r| r.expect("bootstrap")).collect();
+        assert!(done.iter().all(|b| b.admin_user_id == done[0].admin_user_id));
+        assert!(done.iter().all(|b| b.admin_project_id == done[0].admin_project_id));
+        assert_eq!(done.iter().filter(|b| b.created_admin).count(), 1, "one made the admin");
+        db.cleanup().await;
+    }
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tricircle_common::{Error, RequestContext, Result};
 use tricircle_jobs::StepError;
 use tricircle_pod_client::{PodError, PodRequest, PodSession, ServiceType};
-use tricircle_store::{NetFilter, NetObject, NewRouting, Pod, RoutingPatch, StoreError};
+use tricircle_store::{NetFilter, NetObject, NewRouting, Pod, Routing, RoutingPatch, StoreError};
 
 use super::body_of;
 use crate::App;
@@ -262,32 +262,64 @@ impl App {
         top_id: &str,
         body: Value,
     ) -> Result<String, StepError> {
-        let routing = self.store.routing_find(top_id, kind, pod.pod_id).await.map_err(store_err)?;
-        if let Some(b) = routing.as_ref().and_then(|r| r.bottom_id.clone()) {
+        let find = || self.store.routing_find(top_id, kind, pod.pod_id);
+        if let Some(b) = find().await.map_err(store_err)?.and_then(|r| r.bottom_id) {
             return Ok(b);
         }
-        let routing = match routing {
-            Some(r) => r,
-            None => {
-                let lock = NewRouting {
-                    top_id: top_id.into(),
-                    bottom_id: None,
-                    pod_id: pod.pod_id,
-                    project_id: project_id.into(),
-                    resource_type: kind.into(),
-                };
-                match self.store.routing_create(&lock).await {
-                    Ok(r) => r,
-                    Err(StoreError::Duplicate(_)) => self
-                        .store
-                        .routing_find(top_id, kind, pod.pod_id)
-                        .await
-                        .map_err(store_err)?
-                        .ok_or_else(|| StepError::retry("routing vanished"))?,
-                    Err(e) => return Err(store_err(e)),
+        // One maker of a copy at a time, in this process and across
+        // replicas: two at once made two copies of objects a pod accepts
+        // twice (security groups, seen with two replicas booting servers in
+        // one pod). The next in turn takes the maker's answer, or makes the
+        // copy itself when the maker failed or died (its turn's lease ran out).
+        let turn = self
+            .turn(&format!("copy:{kind}:{}:{top_id}", pod.pod_id))
+            .await
+            .map_err(|e| StepError::retry(e.to_string()))?;
+        let result = async {
+            let routing = match find().await.map_err(store_err)? {
+                Some(r) if r.bottom_id.is_some() => return Ok(r.bottom_id.unwrap_or_default()),
+                Some(r) => r,
+                None => {
+                    let lock = NewRouting {
+                        top_id: top_id.into(),
+                        bottom_id: None,
+                        pod_id: pod.pod_id,
+                        project_id: project_id.into(),
+                        resource_type: kind.into(),
+                    };
+                    match self.store.routing_create(&lock).await {
+                        Ok(r) => r,
+                        // Written by a caller that holds no turn (a port's
+                        // copy, locked by its server's saga first).
+                        Err(StoreError::Duplicate(_)) => find()
+                            .await
+                            .map_err(store_err)?
+                            .ok_or_else(|| StepError::retry("routing vanished"))?,
+                        Err(e) => return Err(store_err(e)),
+                    }
                 }
+            };
+            if let Some(b) = routing.bottom_id.clone() {
+                return Ok(b);
             }
-        };
+            self.make_bottom(pod, session, (kind, collection), top_id, body, routing).await
+        }
+        .await;
+        turn.release().await;
+        result
+    }
+
+    /// Make (or find, by its name) the pod's copy under the lock `routing`,
+    /// held by the caller, and record its bottom ID there.
+    pub(crate) async fn make_bottom(
+        &self,
+        pod: &Pod,
+        session: &PodSession,
+        (kind, collection): (&str, &str),
+        top_id: &str,
+        body: Value,
+        routing: Routing,
+    ) -> Result<String, StepError> {
         // Found by its name: the top ID, or the name the body gives (a
         // shadow port's, which must not be taken for the port itself).
         let name = body["name"].as_str().unwrap_or(top_id).to_string();
@@ -458,10 +490,18 @@ impl App {
                 project_id: project_id.into(),
                 resource_type: "port".into(),
             };
-            match self.store.routing_create(&lock).await {
-                Ok(_) | Err(StoreError::Duplicate(_)) => {}
+            // Its lock too: one saga at a time works on a server, so a lock
+            // already there is an earlier attempt's of this same create.
+            let routing = match self.store.routing_create(&lock).await {
+                Ok(r) => r,
+                Err(StoreError::Duplicate(_)) => self
+                    .store
+                    .routing_find(&sp.top_port, "port", pod.pod_id)
+                    .await
+                    .map_err(store_err)?
+                    .ok_or_else(|| StepError::retry("the port's routing vanished"))?,
                 Err(e) => return Err(store_err(e)),
-            }
+            };
             let net_id = port.network_id.clone().unwrap_or_default();
             let bottom_net = self.ensure_network_copy(pod, project_id, &net_id).await?;
             let mut fixed = Vec::new();
@@ -497,17 +537,13 @@ impl App {
                     self.ensure_security_groups_in_pod(pod, project_id, &groups).await?;
                 body["security_groups"] = json!(bottom_groups);
             }
-            sp.bottom_port = Some(
-                self.ensure_bottom(
-                    pod,
-                    &session,
-                    project_id,
-                    ("port", "ports"),
-                    &sp.top_port,
-                    body,
-                )
-                .await?,
-            );
+            sp.bottom_port = Some(match routing.bottom_id.clone() {
+                Some(b) => b,
+                None => {
+                    self.make_bottom(pod, &session, ("port", "ports"), &sp.top_port, body, routing)
+                        .await?
+                }
+            });
         }
         // Routers on these networks get their copies in this pod.
         for sp in ports.iter() {

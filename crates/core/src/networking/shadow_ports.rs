@@ -30,6 +30,11 @@ use crate::pod_sessions::pod_error;
 
 const SHADOW: &str = "shadow_port";
 
+/// The name of a network's turn (see [`App::sync_network_shadows`]).
+fn network_turn(network_id: &str) -> String {
+    format!("network:{network_id}")
+}
+
 /// Where a top port really is: its pod, the host it is bound to there and
 /// that host's tunnel endpoint.
 struct BoundPort {
@@ -131,7 +136,30 @@ impl App {
 
     /// Make the shadow ports of `network_id` what the pods' state says they
     /// should be. Returns how many were created and deleted.
+    ///
+    /// One sync of a network at a time, in this process and across
+    /// replicas (a turn): two at once each act on what they read, and the
+    /// one that read before the other's change undoes it (deletes a shadow
+    /// just made as unwanted, or makes one for a port just released).
     pub async fn sync_network_shadows(&self, network_id: &str) -> Result<(usize, usize)> {
+        let turn = self.turn(&network_turn(network_id)).await?;
+        let mut routers = Vec::new();
+        let result = self.sync_network_in_turn(network_id, &mut routers).await;
+        turn.release().await;
+        // The routers on a copy that went are synced after the turn: a
+        // router's sync takes its networks' turns (router, then network,
+        // never the other way round).
+        if !routers.is_empty() {
+            Box::pin(self.sync_routers_recorded(routers)).await;
+        }
+        result
+    }
+
+    async fn sync_network_in_turn(
+        &self,
+        network_id: &str,
+        routers: &mut Vec<String>,
+    ) -> Result<(usize, usize)> {
         // The pods holding a copy of the network, by pod ID, and those that
         // need it: a port of the network lives there (not just a shadow).
         let mut all_copies: HashMap<String, (Pod, String)> = HashMap::new();
@@ -205,7 +233,7 @@ impl App {
         // Copies no port needs any more: the pod's network goes (its
         // subnets with it), and their routings.
         for (pod, bottom_net) in unneeded.values() {
-            self.delete_network_copy(network_id, pod, bottom_net).await?;
+            self.delete_network_copy(network_id, pod, bottom_net, routers).await?;
         }
         Ok((created, deleted))
     }
@@ -246,11 +274,14 @@ impl App {
         Ok(deleted)
     }
 
+    /// Remove a pod's copy of the network; the routers on it, whose copies
+    /// may leave the pod too, are added to `routers` to sync.
     async fn delete_network_copy(
         &self,
         network_id: &str,
         pod: &Pod,
         bottom_net: &str,
+        routers: &mut Vec<String>,
     ) -> Result<()> {
         // Again just before: a server or a floating IP may have started to
         // use it meanwhile.
@@ -292,8 +323,7 @@ impl App {
         }
         tracing::info!(region = %pod.region_name, network = network_id, "pod's copy of the network removed: nothing there uses it");
         // The routers on it may leave the pod, and the others' routes change.
-        let routers = self.routers_on_network(network_id).await?;
-        Box::pin(self.sync_routers_recorded(routers)).await;
+        routers.extend(self.routers_on_network(network_id).await?);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod consistency;
+pub mod joblog;
 pub mod procs;
 pub mod real;
 
