@@ -136,6 +136,38 @@ async fn an_image_copy_that_died_half_way_does_not_block_later_boots() {
     assert!(routed[0].bottom_id.is_some(), "the stale row now says where the copy is");
 }
 
+#[tokio::test]
+async fn a_delete_during_the_create_waits_for_it_and_leaves_nothing() {
+    let w = world(1).await;
+    let mut settings = w.app.settings().clone();
+    settings.pod_timeout = Duration::from_secs(10);
+    let app = App::new(w.app.store().clone(), SecretBox::from_key([3; 32]), settings);
+    w.pods[0].control().add_fault(tricircle_sim_pod::FaultRule {
+        count: Some(1),
+        ..tricircle_sim_pod::FaultRule::latency("compute.server_create", Duration::from_secs(2))
+    });
+    let create = {
+        let (app, spec, demo) = (app.clone(), w.spec("doomed"), w.demo.clone());
+        tokio::spawn(async move { app.server_create(&demo, spec).await })
+    };
+    // The server is listed (BUILD) as soon as its saga recorded it.
+    let id = loop {
+        let rows = app.store().resource_list("server", Some("demo-project")).await.unwrap();
+        if let Some(r) = rows.into_iter().find(|r| r.name == "doomed") {
+            break r.id;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    app.server_delete(&w.demo, &id).await.unwrap();
+    assert!(create.await.unwrap().is_ok(), "the create finished before the delete ran");
+    assert!(app.store().resource_get(&id).await.unwrap().is_none(), "gone at the top");
+    let left: Vec<_> = common::objects(&w.pod_state(0), "compute", "servers")
+        .into_iter()
+        .filter(|s| s["name"] == id.as_str())
+        .collect();
+    assert!(left.is_empty(), "no server left in the pod: {left:?}");
+}
+
 /// Two gateway processes on one database, as `tricircle serve` twice would be.
 fn replicas(store: &Store) -> (App, App) {
     let mut settings = Settings::new(100);

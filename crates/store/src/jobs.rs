@@ -298,6 +298,18 @@ impl Store {
         Ok(true)
     }
 
+    /// The waiting or running job of `(job_type, resource_key)`, if any.
+    pub async fn job_active(&self, job_type: &str, resource_key: &str) -> StoreResult<Option<Job>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE job_type = $1 AND resource_key = $2 \
+             AND status IN ('NEW', 'RUNNING') ORDER BY seq LIMIT 1"
+        ));
+        let row: Option<JobRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sql).bind(job_type).bind(resource_key).fetch_optional(pool).await
+        })?;
+        row.map(Job::try_from).transpose()
+    }
+
     /// How many jobs there are of each (type, status).
     pub async fn job_counts(&self) -> StoreResult<Vec<(String, JobStatus, i64)>> {
         let rows: Vec<(String, String, i64)> = on_pool!(self, |pool| {

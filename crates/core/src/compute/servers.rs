@@ -290,8 +290,26 @@ impl App {
     /// Delete a server (a saga, inline): the pod's copy, then the top's.
     pub async fn server_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {
         let (state, pod) = self.server_delete_plan(ctx, id).await?;
+        self.wait_for_create(&state.top_id).await?;
         let project = state.project_id.clone();
         self.run_inline(&project, state, &pod).await?;
+        Ok(())
+    }
+
+    /// A server still being created (its create saga waiting or running,
+    /// here or on another replica) is deleted once that saga is done: a
+    /// delete running beside it would forget the server while the create
+    /// still makes it in the pod. Waits a bounded time, then 409.
+    async fn wait_for_create(&self, id: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.store.job_active("server_create", id).await?.is_some() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::conflict(format!(
+                    "Instance {id} is still being built; delete it again when its creation has finished."
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         Ok(())
     }
 
