@@ -17,6 +17,7 @@ impl App {
     pub(crate) async fn with_job_lease<T>(
         &self,
         id: JobId,
+        holder: &str,
         work: impl Future<Output = T>,
     ) -> Option<T> {
         let lease = self.settings.job_lease;
@@ -28,10 +29,13 @@ impl App {
                 out = &mut work => return Some(out),
                 _ = renew.tick() => {
                     let until = self.lease_end();
-                    match self.store.job_renew_lease(id, self.owner(), until).await {
+                    match self.store.job_renew_lease(id, holder, until).await {
                         Ok(true) => {}
                         Ok(false) => {
                             tracing::warn!(job_id = %id, "lost the lease of a job run inline");
+                            if let Err(e) = self.store.job_give_up(id, holder).await {
+                                tracing::debug!(job_id = %id, error = %e, "giving up not logged");
+                            }
                             return None;
                         }
                         // The database is away: keep working, the lease may still hold.
@@ -40,6 +44,13 @@ impl App {
                 }
             }
         }
+    }
+
+    /// A name for one claim of a job by this process: each claim holds its
+    /// lease under its own, so a claim whose lease ran out cannot renew or
+    /// finish the job another task of this process took over.
+    pub(crate) fn claim_holder(&self) -> String {
+        format!("{}/{}", self.owner(), tricircle_jobs::runner::hex8())
     }
 
     /// When a lease taken now ends.

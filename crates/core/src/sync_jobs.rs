@@ -82,7 +82,8 @@ impl App {
         };
         let deadline = tokio::time::Instant::now() + SYNC_WAIT;
         loop {
-            match self.store.job_claim_id(job.id, self.owner(), now(), self.lease_end()).await {
+            let holder = self.claim_holder();
+            match self.store.job_claim_id(job.id, &holder, now(), self.lease_end()).await {
                 Ok(Some(claimed)) => return self.run_claimed_sync(kind, id, &claimed).await,
                 Ok(None) => {}
                 Err(e) => {
@@ -99,7 +100,7 @@ impl App {
                 Ok(Some(j)) if j.status == JobStatus::New => {
                     let stale = self
                         .store
-                        .job_claim_stale(kind.name, id, self.owner(), now(), self.lease_end())
+                        .job_claim_stale(kind.name, id, &holder, now(), self.lease_end())
                         .await;
                     if let Ok(Some(stale)) = stale {
                         tracing::info!(job_id = %stale.id, "took over a sync whose holder died");
@@ -125,7 +126,9 @@ impl App {
     /// Run a sync job this process claimed, renewing its lease, and record
     /// the outcome (a failure is retried by the runner with backoff).
     async fn run_claimed_sync(&self, kind: &'static JobKind, id: &str, job: &Job) {
-        let Some(result) = self.with_job_lease(job.id, Box::pin(self.run_sync(kind, id))).await
+        let holder = job.lease_owner.clone().unwrap_or_default();
+        let Some(result) =
+            self.with_job_lease(job.id, &holder, Box::pin(self.run_sync(kind, id))).await
         else {
             return;
         };
@@ -138,7 +141,7 @@ impl App {
                 JobOutcome::Retry { at: now() + delay, error: e.to_string() }
             }
         };
-        if let Err(e) = self.store.job_finish(job.id, self.owner(), outcome).await {
+        if let Err(e) = self.store.job_finish(job.id, &holder, outcome).await {
             tracing::warn!(job_id = %job.id, error = %e, "sync outcome not recorded; the job runs again");
         }
     }

@@ -26,6 +26,9 @@ pub struct Turn {
     owner: String,
     store: Store,
     renewing: CancellationToken,
+    /// The renewal task: awaited before the release, so a renewal in flight
+    /// cannot write the lock back after it was released.
+    renewer: Option<tokio::task::JoinHandle<()>>,
     /// Released already (by [`Turn::release`]): nothing left for Drop.
     released: bool,
 }
@@ -34,6 +37,9 @@ impl Turn {
     /// Let the next holder in now (dropping releases in the background).
     pub async fn release(mut self) {
         self.renewing.cancel();
+        if let Some(renewer) = self.renewer.take() {
+            let _ = renewer.await;
+        }
         if let Err(e) = self.store.lock_release(&self.name, &self.owner).await {
             tracing::debug!(lock = %self.name, error = %e, "lock not released; its lease ends it");
         }
@@ -48,9 +54,13 @@ impl Drop for Turn {
             return;
         }
         let (store, name, owner) = (self.store.clone(), self.name.clone(), self.owner.clone());
+        let renewer = self.renewer.take();
         // Released in the background: a drop cannot wait; the lease bounds it anyway.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
+                if let Some(renewer) = renewer {
+                    let _ = renewer.await;
+                }
                 if let Err(e) = store.lock_release(&name, &owner).await {
                     tracing::debug!(lock = %name, error = %e, "lock not released; its lease ends it");
                 }
@@ -67,19 +77,24 @@ impl App {
     /// Wait for the turn of `name`, at most twice the job lease (a holder
     /// that died lets go within one lease).
     pub async fn turn(&self, name: &str) -> Result<Turn> {
-        let local = self.reconciles.lock(name).await;
         let lease = self.settings.job_lease;
         let deadline = tokio::time::Instant::now() + lease * 2;
+        let busy = || {
+            Error::unavailable(
+                "Another gateway replica has been working on this object for too long; retry later.",
+                format!("lock {name} still held after {:?}", lease * 2),
+            )
+        };
+        let local = tokio::time::timeout_at(deadline, self.reconciles.lock(name))
+            .await
+            .map_err(|_| busy())?;
         let holder = self.turn_holder();
         loop {
             if self.store.lock_acquire(name, &holder, now(), lease_end(lease)).await? {
                 return Ok(self.held(local, name, holder));
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(Error::unavailable(
-                    "Another gateway replica has been working on this object for too long; retry later.",
-                    format!("lock {name} still held after {:?}", lease * 2),
-                ));
+                return Err(busy());
             }
             tokio::time::sleep(POLL).await;
         }
@@ -109,7 +124,7 @@ impl App {
         let (store, lock, owner, stop) =
             (self.store.clone(), name.to_string(), holder.clone(), renewing.clone());
         let lease = self.settings.job_lease;
-        tokio::spawn(async move {
+        let renewer = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
@@ -131,6 +146,7 @@ impl App {
             owner: holder,
             store: self.store.clone(),
             renewing,
+            renewer: Some(renewer),
             released: false,
         }
     }

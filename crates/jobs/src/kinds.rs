@@ -98,7 +98,8 @@ pub const KINDS: &[JobKind] = &[
 ];
 
 /// The kinds that reconcile one object toward the top's state: idempotent,
-/// so running one again (or twice at once) is always safe.
+/// so running one again is always safe. One object's syncs run one at a
+/// time (its job, and a turn inside each sync against the periodic pass).
 pub const SYNC_KINDS: &[JobKind] =
     &[NETWORK_SYNC, ROUTER_SYNC, FLOATING_IP_SYNC, SECURITY_GROUP_SYNC];
 

@@ -52,7 +52,8 @@ pub trait JobHandler: Send + Sync {
 
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
-    /// Who holds leases (unique per runner: host, process, random part).
+    /// The process the runner belongs to; each claim holds its lease as
+    /// `owner/random`, so no two claims share a holder.
     pub owner: String,
     pub lease: Duration,
     /// How long to sleep when no job is due.
@@ -89,6 +90,11 @@ pub fn backoff(config: &RunnerConfig, attempts: i64) -> Duration {
     delay + delay.mul_f64(jitter as f64 / 5000.0)
 }
 
+/// Eight random hex digits, to tell one claim of a process from another.
+pub fn hex8() -> String {
+    random::bytes::<4>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn after(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     t + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -113,8 +119,11 @@ impl Runner {
     /// this to drain the queue deterministically.
     pub async fn run_once(&self) -> Result<Option<Job>, StoreError> {
         let at = now();
-        let Some(job) =
-            self.store.job_claim(&self.config.owner, at, after(at, self.config.lease)).await?
+        // Each claim holds the lease under a name of its own: a worker whose
+        // lease ran out (the database was away) must not keep renewing or
+        // finishing a job another worker of this process took over.
+        let holder = format!("{}/{}", self.config.owner, hex8());
+        let Some(job) = self.store.job_claim(&holder, at, after(at, self.config.lease)).await?
         else {
             return Ok(None);
         };
@@ -124,7 +133,7 @@ impl Runner {
             span.in_scope(|| {
                 tracing::warn!("lost the lease while running; another runner owns the job")
             });
-            self.store.job_give_up(job.id, &self.config.owner).await?;
+            self.store.job_give_up(job.id, &holder).await?;
             return Ok(Some(job));
         };
         let label = match &outcome {
@@ -141,7 +150,7 @@ impl Runner {
             }
             JobOutcome::Fail { error } => tracing::error!(%error, "job failed for good"),
         });
-        self.store.job_finish(job.id, &self.config.owner, outcome).await?;
+        self.store.job_finish(job.id, &holder, outcome).await?;
         Ok(Some(job))
     }
 
@@ -161,7 +170,8 @@ impl Runner {
                 result = &mut run => break result,
                 _ = renew.tick() => {
                     let until = after(now(), self.config.lease);
-                    match self.store.job_renew_lease(job.id, &self.config.owner, until).await {
+                    let holder = job.lease_owner.as_deref().unwrap_or_default();
+                    match self.store.job_renew_lease(job.id, holder, until).await {
                         Ok(true) => {}
                         Ok(false) => return None,
                         // The database is away: keep working, the lease may still hold.

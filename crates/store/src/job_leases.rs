@@ -88,8 +88,13 @@ impl Store {
         at: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Option<Job>> {
+        // Jobs waiting behind a running job of the same resource are left
+        // out, so eight of them cannot hide every other due job.
         let select = sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM jobs WHERE {CLAIMABLE} ORDER BY next_attempt_at, seq LIMIT 8"
+            "SELECT id FROM jobs WHERE {CLAIMABLE} AND NOT EXISTS (SELECT 1 FROM jobs r \
+             WHERE r.job_type = jobs.job_type AND r.resource_key = jobs.resource_key \
+             AND r.status = 'RUNNING' AND r.id <> jobs.id AND r.lease_until >= $1) \
+             ORDER BY next_attempt_at, seq LIMIT 8"
         ));
         let candidates: Vec<(String,)> =
             on_pool!(self, |pool| sqlx::query_as(select).bind(at).fetch_all(pool).await)?;

@@ -252,4 +252,18 @@ backend_tests! {
         let counts = store.job_counts().await.unwrap();
         assert_eq!(counts, [("pod_check".to_string(), JobStatus::New, 2), ("router_sync".to_string(), JobStatus::Running, 1)]);
     }
+
+    async fn jobs_waiting_behind_running_ones_do_not_hide_others(store: &Store) {
+        let t0 = now();
+        let lease = t0 + Duration::seconds(60);
+        // Ten resources each with a running job and one waiting behind it.
+        for i in 0..10 {
+            let (j, _) = store.job_enqueue(&job("router_sync", &format!("r{i}"))).await.unwrap();
+            store.job_claim_id(j.id, "busy", t0, lease).await.unwrap().unwrap();
+            store.job_enqueue(&job("router_sync", &format!("r{i}"))).await.unwrap();
+        }
+        let (other, _) = store.job_enqueue(&job("pod_check", "p")).await.unwrap();
+        let claimed = store.job_claim("runner", now(), lease).await.unwrap().expect("a due job");
+        assert_eq!(claimed.id, other.id);
+    }
 }

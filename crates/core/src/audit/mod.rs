@@ -12,8 +12,8 @@
 //!   volume): the top resource is the user's, and only the user can say
 //!   whether to make it again.
 //! - Port claims ([`port_claims`]): top ports claimed for a server the top
-//!   does not have (a crash between claiming them and recording the create)
-//!   are given back once older than the grace period.
+//!   does not have and no live job will create are given back once older
+//!   than the grace period.
 //!
 //! A create in flight is never taken for an orphan: its routing exists
 //! before the pod is asked (without a bottom ID: the lock), its job is live,

@@ -1,7 +1,7 @@
 //! Top ports claimed for a server that does not exist. A server create
-//! claims its ports before its saga is recorded (so a request that cannot
-//! have them fails before anything is made); a crash in between leaves the
-//! claims with no server row and no job to give them back.
+//! records its saga before it claims ports, so the runner gives them back
+//! after a crash; this pass is the net for what that misses (a job deleted
+//! by an admin, or claims older than this scheme).
 
 use std::collections::HashSet;
 

@@ -36,10 +36,11 @@ impl App {
         progress: &Value,
     ) -> Result<tricircle_store::Job> {
         let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+        let holder = self.claim_holder();
         loop {
             if let Some(job) = self
                 .store
-                .job_start_with_progress(new, self.owner(), now(), self.lease_end(), progress)
+                .job_start_with_progress(new, &holder, now(), self.lease_end(), progress)
                 .await?
             {
                 return Ok(job);
@@ -84,7 +85,8 @@ impl App {
     /// request was refused): the job ends as failed, with the reason.
     pub(crate) async fn abandon_begun(&self, begun: BegunJob, why: &Error) {
         let outcome = tricircle_store::JobOutcome::Fail { error: format!("refused: {why}") };
-        if let Err(e) = self.store.job_finish(begun.job.id, self.owner(), outcome).await {
+        let holder = begun.job.lease_owner.clone().unwrap_or_default();
+        if let Err(e) = self.store.job_finish(begun.job.id, &holder, outcome).await {
             tracing::warn!(job_id = %begun.job.id, error = %e, "a refused request's job stays for the runner to unwind");
         }
     }
@@ -110,7 +112,7 @@ impl App {
         pod: &Pod,
     ) -> Result<S> {
         let BegunJob { job, key } = begun;
-        let owner = self.owner().to_string();
+        let owner = job.lease_owner.clone().unwrap_or_default();
         let journal = Journal::Job { store: &self.store, job: job.id, owner: &owner };
         let mut progress = Progress::start(state);
         // Progress not saved because the lease went to another runner (this
@@ -123,8 +125,9 @@ impl App {
             riding(|| journal.save(&progress)).await.map_err(lost)?;
             let outcome = execute_riding(self, &mut progress, &journal).await.map_err(lost)?;
             Ok::<_, Error>(match outcome {
-                // A delete the pod has started is not undone: going forward
-                // is left to the runner, and the call is accepted.
+                // A delete that has begun is not undone: going forward is
+                // left to the runner (the region is asked, or asked again,
+                // when it answers), and the call is accepted.
                 SagaOutcome::Paused { error } if S::FORWARD_ONLY && progress.done > 0 => {
                     SagaOutcome::Paused { error }
                 }
@@ -139,7 +142,7 @@ impl App {
                 other => other,
             })
         };
-        let Some(outcome) = self.with_job_lease(job.id, run).await else {
+        let Some(outcome) = self.with_job_lease(job.id, &owner, run).await else {
             return Err(Error::unavailable(
                 IN_BACKGROUND,
                 format!("lost the lease of job {}", job.id),

@@ -289,8 +289,11 @@ impl App {
 
     /// Delete a server (a saga, inline): the pod's copy, then the top's.
     pub async fn server_delete(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        let (state, pod) = self.server_delete_plan(ctx, id).await?;
-        self.wait_for_create(&state.top_id).await?;
+        let (mut state, mut pod) = self.server_delete_plan(ctx, id).await?;
+        if self.wait_for_create(&state.top_id).await? {
+            // Its create may have unwound meanwhile: then it is not found.
+            (state, pod) = self.server_delete_plan(ctx, id).await?;
+        }
         let project = state.project_id.clone();
         self.run_inline(&project, state, &pod).await?;
         Ok(())
@@ -300,9 +303,12 @@ impl App {
     /// here or on another replica) is deleted once that saga is done: a
     /// delete running beside it would forget the server while the create
     /// still makes it in the pod. Waits a bounded time, then 409.
-    async fn wait_for_create(&self, id: &str) -> Result<()> {
+    /// `true` when it waited.
+    async fn wait_for_create(&self, id: &str) -> Result<bool> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut waited = false;
         while self.store.job_active("server_create", id).await?.is_some() {
+            waited = true;
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::conflict(format!(
                     "Instance {id} is still being built; delete it again when its creation has finished."
@@ -310,7 +316,7 @@ impl App {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        Ok(())
+        Ok(waited)
     }
 
     /// What [`Self::server_delete`] runs: the saga's first state and its pod.

@@ -171,6 +171,8 @@ impl App {
     /// the top's while it exists, gone once it was deleted. Every copy is
     /// tried; the first failure is returned (a later sync finishes it).
     pub async fn sync_security_group(&self, group: &str) -> Result<()> {
+        // Against the periodic pass's sync of the same group on any replica.
+        let _turn = self.turn(&format!("security_group:{group}")).await?;
         let top = self.store.net_object_get(KIND, group).await?;
         let mut first_error = None;
         for (pod, bottom, routing) in self.group_copies(group).await? {
