@@ -221,6 +221,42 @@ async fn vanished(
     }
 }
 
+impl App {
+    /// The top rows of `kind` (server, volume) routed to `pod` whose copy
+    /// the pod no longer has: not in `listed`, confirmed with a GET 404 at
+    /// `{collection}/{bottom}`, and still routed and the top's after that
+    /// (a delete that finished meanwhile took its routing and row).
+    async fn lost_rows(
+        &self,
+        pod: &Pod,
+        admin: &PodSession,
+        scope: &Scope,
+        (kind, service, collection): (&str, ServiceType, &str),
+        listed: &[serde_json::Value],
+    ) -> Result<Vec<tricircle_store::ResourceRow>> {
+        let ids: HashSet<&str> = listed.iter().filter_map(|o| o["id"].as_str()).collect();
+        let mut lost = Vec::new();
+        for r in scope.routings.iter().filter(|r| r.resource_type == kind) {
+            let Some(b) = &r.bottom_id else { continue };
+            if ids.contains(b.as_str()) || scope.busy(&r.top_id) {
+                continue;
+            }
+            if !vanished(admin, pod, service, format!("/{collection}/{b}")).await? {
+                continue;
+            }
+            if self.store.routing_find(&r.top_id, kind, pod.pod_id).await?.is_none() {
+                continue;
+            }
+            if let Some(row) =
+                self.store.resource_get(&r.top_id).await?.filter(|x| x.resource_type == kind)
+            {
+                lost.push(row);
+            }
+        }
+        Ok(lost)
+    }
+}
+
 /// The admins' message for a part of the audit that failed: the error's
 /// own message, or, for an unexpected error, where to look.
 fn admin_message(e: &Error) -> String {

@@ -1,14 +1,12 @@
 //! The audit of a pod's servers: orphans deleted (with what the delete
 //! saga would take with them), lost ones marked ERROR.
 
-use std::collections::HashSet;
-
 use serde_json::Value;
 use tricircle_common::Result;
 use tricircle_pod_client::{PodSession, ServiceType};
 use tricircle_store::Pod;
 
-use super::{Scope, Tally, is_top_id, list_all, vanished};
+use super::{Scope, Tally, is_top_id, list_all};
 use crate::App;
 use crate::compute::server_bottom::delete_server_in_pod;
 use crate::networking::audit::older_than;
@@ -65,27 +63,10 @@ impl App {
             }
         }
 
-        let ids: HashSet<&str> = listed.iter().filter_map(|s| s["id"].as_str()).collect();
-        for r in scope.routings.iter().filter(|r| r.resource_type == "server") {
-            let Some(b) = &r.bottom_id else { continue };
-            if ids.contains(b.as_str()) || scope.busy(&r.top_id) {
-                continue;
-            }
-            if !vanished(admin, pod, ServiceType::Compute, format!("/servers/{b}")).await? {
-                continue;
-            }
-            // Still routed (a delete that finished meanwhile took its
-            // routing and row) and still the top's.
-            if self.store.routing_find(&r.top_id, "server", pod.pod_id).await?.is_none() {
-                continue;
-            }
-            let Some(row) =
-                self.store.resource_get(&r.top_id).await?.filter(|x| x.resource_type == "server")
-            else {
-                continue;
-            };
+        let what = ("server", ServiceType::Compute, "servers");
+        for row in self.lost_rows(pod, admin, scope, what, &listed).await? {
             let marked = self.server_mark_lost(&row, pod).await?;
-            tally.vanished_marked("server", &r.top_id, marked);
+            tally.vanished_marked("server", &row.id, marked);
         }
         Ok(())
     }

@@ -1,13 +1,11 @@
 //! The audit of a pod's volumes: orphans deleted, lost ones marked `error`.
 
-use std::collections::HashSet;
-
 use serde_json::Value;
 use tricircle_common::Result;
 use tricircle_pod_client::{PodError, PodRequest, PodSession, ServiceType};
 use tricircle_store::Pod;
 
-use super::{Scope, Tally, is_top_id, list_all, vanished};
+use super::{Scope, Tally, is_top_id, list_all};
 use crate::App;
 use crate::networking::audit::older_than;
 use crate::pod_sessions::pod_error;
@@ -61,29 +59,14 @@ impl App {
             }
         }
 
-        let ids: HashSet<&str> = listed.iter().filter_map(|v| v["id"].as_str()).collect();
-        for r in scope.routings.iter().filter(|r| r.resource_type == "volume") {
-            let Some(b) = &r.bottom_id else { continue };
-            if ids.contains(b.as_str()) || scope.busy(&r.top_id) {
-                continue;
-            }
-            if !vanished(admin, pod, ServiceType::BlockStorage, format!("/volumes/{b}")).await? {
-                continue;
-            }
-            if self.store.routing_find(&r.top_id, "volume", pod.pod_id).await?.is_none() {
-                continue;
-            }
-            let Some(row) =
-                self.store.resource_get(&r.top_id).await?.filter(|x| x.resource_type == "volume")
-            else {
-                continue;
-            };
+        let what = ("volume", ServiceType::BlockStorage, "volumes");
+        for row in self.lost_rows(pod, admin, scope, what, &listed).await? {
             // Deleted with its server and being forgotten: not lost.
             if row.status == "deleting" {
                 continue;
             }
             let marked = self.volume_mark_lost(&row, pod).await?;
-            tally.vanished_marked("volume", &r.top_id, marked);
+            tally.vanished_marked("volume", &row.id, marked);
         }
         Ok(())
     }
