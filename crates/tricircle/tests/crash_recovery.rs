@@ -167,39 +167,7 @@ async fn kill9_mid_burst_leaves_no_orphan_no_twin_and_no_stuck_job() {
         }
         names
     };
-    for (what, s) in &seen {
-        match (what.split_once(' ').unwrap(), s) {
-            // Another runner took the job over: it finishes it, whatever.
-            (_, Seen::Answered(503, v)) if v.to_string().contains("in the background") => {}
-            // Shed under load (no database connection free in time): then
-            // nothing may have happened, or the client was misled.
-            (("create", name), Seen::Answered(503, v)) => {
-                assert!(!names.contains(name), "{what} was refused ({v}) but made");
-            }
-            (("delete", id), Seen::Answered(503, v)) => {
-                assert!(world.servers.contains_key(id), "{what} was refused ({v}) but done");
-            }
-            (("create", name), Seen::Answered(status, v)) => {
-                assert_eq!(*status, 202, "{what}: {v}");
-                let id = v["server"]["id"].as_str().unwrap();
-                assert!(world.servers.contains_key(id), "{what} was accepted as {id} but is gone");
-                assert!(names.contains(name));
-            }
-            (("delete", id), Seen::Answered(status, v)) => {
-                assert_eq!(*status, 204, "{what}: {v}");
-                assert!(
-                    !world.servers.contains_key(id),
-                    "{what} was accepted but the server is still there"
-                );
-                assert!(
-                    world.in_pods.values().all(|ids| !ids.contains(id)),
-                    "{what}: still in a pod"
-                );
-            }
-            (_, Seen::Lost(_)) => {}
-            _ => unreachable!(),
-        }
-    }
+    common::consistency::check_answers_held(&seen, &world, &names);
     for id in &existing[DELETES..] {
         assert!(world.servers.contains_key(id), "server {id}, never deleted, is gone");
     }

@@ -317,34 +317,7 @@ async fn two_replicas_share_the_work_and_one_takes_over_when_the_other_is_killed
         .iter()
         .map(|v| v[1].as_str().unwrap_or_default().to_string())
         .collect();
-    for (what, s) in &seen {
-        match (what.split_once(' ').unwrap(), s) {
-            // Another runner took the job over: it finishes it, whatever.
-            (_, Seen::Answered(503, v)) if v.to_string().contains("in the background") => {}
-            // Shed under load (no database connection free in time): then
-            // nothing may have happened, or the client was misled.
-            (("create", name), Seen::Answered(503, v)) => {
-                assert!(!names.contains(name), "{what} was refused ({v}) but made");
-            }
-            (("delete", id), Seen::Answered(503, v)) => {
-                assert!(world.servers.contains_key(id), "{what} was refused ({v}) but done");
-            }
-            (("create", _), Seen::Answered(status, v)) => {
-                assert_eq!(*status, 202, "{what}: {v}");
-                let id = v["server"]["id"].as_str().unwrap();
-                assert!(world.servers.contains_key(id), "{what} was accepted as {id} but is gone");
-            }
-            (("delete", id), Seen::Answered(status, v)) => {
-                assert_eq!(*status, 204, "{what}: {v}");
-                assert!(
-                    !world.servers.contains_key(id),
-                    "{what} was accepted; the server is there"
-                );
-            }
-            (_, Seen::Lost(_)) => {}
-            _ => unreachable!(),
-        }
-    }
+    common::consistency::check_answers_held(&seen, &world, &names);
     for id in &first[9..] {
         assert!(world.servers.contains_key(id), "server {id}, never deleted, is gone");
     }

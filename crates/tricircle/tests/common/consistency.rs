@@ -189,3 +189,46 @@ pub async fn check_world(top: &Api, pods: &[(&SimPod, Api)]) -> Result<World, St
     }
     if problems.is_empty() { Ok(world) } else { Err(problems.join("\n")) }
 }
+
+/// Every answer a client got held: a create answered 202 made its server
+/// (named in `names`, the top's server names), a delete answered 204 left no
+/// server at the top or in a pod, a 503 shed under load did nothing, and a
+/// 503 saying the work goes on in the background may end either way.
+/// `seen` holds `("create NAME" | "delete ID", what the client saw)`.
+pub fn check_answers_held(
+    seen: &[(String, super::procs::Seen)],
+    world: &World,
+    names: &std::collections::BTreeSet<String>,
+) {
+    use super::procs::Seen;
+    for (what, s) in seen {
+        match (what.split_once(' ').expect("kind and subject"), s) {
+            (_, Seen::Answered(503, v)) if v.to_string().contains("in the background") => {}
+            (("create", name), Seen::Answered(503, v)) => {
+                assert!(!names.contains(name), "{what} was refused ({v}) but made");
+            }
+            (("delete", id), Seen::Answered(503, v)) => {
+                assert!(world.servers.contains_key(id), "{what} was refused ({v}) but done");
+            }
+            (("create", name), Seen::Answered(status, v)) => {
+                assert_eq!(*status, 202, "{what}: {v}");
+                let id = v["server"]["id"].as_str().unwrap();
+                assert!(world.servers.contains_key(id), "{what} was accepted as {id} but is gone");
+                assert!(names.contains(name), "{what} was accepted but its name is not listed");
+            }
+            (("delete", id), Seen::Answered(status, v)) => {
+                assert_eq!(*status, 204, "{what}: {v}");
+                assert!(
+                    !world.servers.contains_key(id),
+                    "{what} was accepted; the server is there"
+                );
+                assert!(
+                    world.in_pods.values().all(|ids| !ids.contains(id)),
+                    "{what}: still in a pod"
+                );
+            }
+            (_, Seen::Lost(_)) => {}
+            _ => panic!("unexpected request {what}"),
+        }
+    }
+}
