@@ -5,7 +5,6 @@
 use std::future::Future;
 
 use tricircle_common::JobId;
-use tricircle_store::now;
 
 use crate::App;
 
@@ -46,15 +45,16 @@ impl App {
         }
     }
 
-    /// A name for one claim of a job by this process: each claim holds its
-    /// lease under its own, so a claim whose lease ran out cannot renew or
-    /// finish the job another task of this process took over.
+    /// A name for one claim of a job or a turn by this process: each claim
+    /// holds its lease under its own, so a claim whose lease ran out cannot
+    /// renew or finish what another task of this process took over, and
+    /// the background release of one turn never frees the next one's lock.
     pub(crate) fn claim_holder(&self) -> String {
         format!("{}/{}", self.owner(), tricircle_jobs::runner::hex8())
     }
 
     /// When a lease taken now ends.
     pub(crate) fn lease_end(&self) -> chrono::DateTime<chrono::Utc> {
-        now() + chrono::Duration::from_std(self.settings.job_lease).unwrap_or(chrono::Duration::MAX)
+        crate::turns::lease_end(self.settings.job_lease)
     }
 }

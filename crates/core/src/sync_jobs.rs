@@ -92,8 +92,8 @@ impl App {
                 }
             }
             // Not claimed: someone claimed this job after it was asked for
-            // (its run covers this change: wait for it), or another run of
-            // the same object holds the turn (wait, then claim it).
+            // (its run covers this change: wait for it), or another job of
+            // the same object is running (wait, then claim this one).
             match self.store.job_get(job.id).await {
                 // Waiting for another run of the object: if its holder died,
                 // do that run here (it started after this change too).

@@ -69,7 +69,8 @@ impl Drop for Turn {
     }
 }
 
-fn lease_end(lease: Duration) -> chrono::DateTime<chrono::Utc> {
+/// When a lease of `lease` taken now ends.
+pub(crate) fn lease_end(lease: Duration) -> chrono::DateTime<chrono::Utc> {
     now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
 }
 
@@ -88,7 +89,7 @@ impl App {
         let local = tokio::time::timeout_at(deadline, self.reconciles.lock(name))
             .await
             .map_err(|_| busy())?;
-        let holder = self.turn_holder();
+        let holder = self.claim_holder();
         loop {
             if self.store.lock_acquire(name, &holder, now(), lease_end(lease)).await? {
                 return Ok(self.held(local, name, holder));
@@ -105,18 +106,12 @@ impl App {
     pub async fn try_turn(&self, name: &str) -> Result<Option<Turn>> {
         let Ok(local) = self.reconciles.try_lock(name) else { return Ok(None) };
         let lease = self.settings.job_lease;
-        let holder = self.turn_holder();
+        let holder = self.claim_holder();
         if self.store.lock_acquire(name, &holder, now(), lease_end(lease)).await? {
             Ok(Some(self.held(local, name, holder)))
         } else {
             Ok(None)
         }
-    }
-
-    /// Each turn holds the lock under its own name, so the background
-    /// release of one turn never frees the next turn's lock.
-    fn turn_holder(&self) -> String {
-        format!("{}/{}", self.owner(), &tricircle_common::random::token_hex()[..8])
     }
 
     fn held(&self, local: tokio::sync::OwnedMutexGuard<()>, name: &str, holder: String) -> Turn {

@@ -198,23 +198,12 @@ impl Store {
     }
 
     /// Record a new job as already running for `owner` (an API call that
-    /// runs it inline at once, so no runner can take it first). `None` when
-    /// another job for the same resource is running.
+    /// runs it inline at once, so no runner can take it first), with its
+    /// `progress` written in the same statement: a saga's starting point, so
+    /// a process that dies right after recording the job leaves one the
+    /// runner can resume (or unwind) rather than one with nothing to go on.
+    /// `None` when another job for the same resource is running.
     pub async fn job_start(
-        &self,
-        new: &NewJob,
-        owner: &str,
-        at: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<Option<Job>> {
-        self.job_start_with_progress(new, owner, at, lease_until, &serde_json::json!({})).await
-    }
-
-    /// [`Store::job_start`] with the job's `progress` written in the same
-    /// statement: a saga's starting point, so a process that dies right
-    /// after recording the job leaves one the runner can resume (or unwind)
-    /// rather than one with nothing to go on.
-    pub async fn job_start_with_progress(
         &self,
         new: &NewJob,
         owner: &str,

@@ -210,10 +210,10 @@ backend_tests! {
         // A saga an API call runs at once: recorded as running, no runner can take it.
         let t0 = now();
         let lease = t0 + Duration::seconds(30);
-        let started = store.job_start(&job("server_delete", "s1"), "api", t0, lease).await.unwrap().unwrap();
+        let started = store.job_start(&job("server_delete", "s1"), "api", t0, lease, &json!({})).await.unwrap().unwrap();
         assert_eq!((started.status, started.attempts), (JobStatus::Running, 1));
         assert!(store.job_claim("runner", t0, lease).await.unwrap().is_none());
-        assert!(store.job_start(&job("server_delete", "s1"), "api2", t0, lease).await.unwrap().is_none(),
+        assert!(store.job_start(&job("server_delete", "s1"), "api2", t0, lease, &json!({})).await.unwrap().is_none(),
             "one running job per resource");
         assert!(store.job_finish(started.id, "api", JobOutcome::Success).await.unwrap());
         assert_eq!(store.job_attempts(started.id).await.unwrap()[0].outcome.as_deref(), Some("SUCCESS"));
@@ -221,7 +221,7 @@ backend_tests! {
         // dies at once leaves something the runner can resume.
         let start = json!({"state": {"top_id": "s2"}, "done": 0, "unwinding": false});
         let with = store
-            .job_start_with_progress(&job("server_create", "s2"), "api", t0, lease, &start)
+            .job_start(&job("server_create", "s2"), "api", t0, lease, &start)
             .await
             .unwrap()
             .unwrap();

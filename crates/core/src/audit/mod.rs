@@ -222,6 +222,21 @@ async fn vanished(
 }
 
 impl App {
+    /// Whether pod object `bottom`, named after `top_id`, is now claimed
+    /// by a routing: read again just before deleting it as an orphan, since
+    /// a create that began after the audit read the routings has its
+    /// routing (the lock, without a bottom ID yet) by now.
+    async fn claimed_since(
+        &self,
+        pod: &Pod,
+        kind: &str,
+        top_id: &str,
+        bottom: &str,
+    ) -> Result<bool> {
+        let now = self.store.routing_find(top_id, kind, pod.pod_id).await?;
+        Ok(now.is_some_and(|r| r.bottom_id.as_deref().is_none_or(|b| b == bottom)))
+    }
+
     /// The top rows of `kind` (server, volume) routed to `pod` whose copy
     /// the pod no longer has: not in `listed`, confirmed with a GET 404 at
     /// `{collection}/{bottom}`, and still routed and the top's after that

@@ -48,10 +48,7 @@ impl App {
             {
                 continue;
             }
-            // Read again: a create that began after the routings were read
-            // has its routing (the lock) by now.
-            let now = self.store.routing_find(top_id, "server", pod.pod_id).await?;
-            if now.is_some_and(|r| r.bottom_id.as_deref().is_none_or(|b| b == id)) {
+            if self.claimed_since(pod, "server", top_id, id).await? {
                 continue;
             }
             // One server the pod will not let go does not stop the audit.

@@ -37,9 +37,7 @@ impl App {
             {
                 continue;
             }
-            // Read again: a create that began after the routings were read.
-            let now = self.store.routing_find(top_id, "volume", pod.pod_id).await?;
-            if now.is_some_and(|r| r.bottom_id.as_deref().is_none_or(|b| b == id)) {
+            if self.claimed_since(pod, "volume", top_id, id).await? {
                 continue;
             }
             let req = PodRequest::new(

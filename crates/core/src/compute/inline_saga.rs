@@ -38,10 +38,8 @@ impl App {
         let deadline = tokio::time::Instant::now() + BUSY_WAIT;
         let holder = self.claim_holder();
         loop {
-            if let Some(job) = self
-                .store
-                .job_start_with_progress(new, &holder, now(), self.lease_end(), progress)
-                .await?
+            if let Some(job) =
+                self.store.job_start(new, &holder, now(), self.lease_end(), progress).await?
             {
                 return Ok(job);
             }
